@@ -1,0 +1,139 @@
+/**
+ * The client end of a connection: a TCP dial as a scoped resource, the
+ * protocol preamble, and optional TLS behind the TLS byte.
+ *
+ * ```
+ * plaintext: [muxByte] yamux…
+ * TLS:       [tlsByte] <handshake> [muxByte] yamux…   (muxByte inside TLS)
+ * ```
+ *
+ * Built on `node:net`/`node:tls` rather than `@effect/platform-node`'s
+ * `NodeSocket`: the yamux session needs `cork`/`uncork` for batched writes,
+ * `writableLength` for backpressure and an in-place TLS upgrade after a
+ * plaintext byte (docs/decisions.md).
+ *
+ * @since 0.1.0
+ */
+import * as net from "node:net"
+import * as tls from "node:tls"
+import { Duration, Effect } from "effect"
+import type { Scope } from "effect"
+import type { Protocol } from "./Protocol.ts"
+import { consul } from "./Protocol.ts"
+import { pem } from "./Tls.ts"
+import type { ClientTls } from "./Tls.ts"
+import { TransportError } from "./TransportError.ts"
+
+/** Consul's `DefaultDialTimeout`: 10 seconds, for connect and handshake together. */
+export const defaultDialTimeout = Duration.seconds(10)
+
+export interface DialOptions {
+  readonly host: string
+  readonly port: number
+  /** Preamble bytes. Default: `consul`. */
+  readonly protocol?: Protocol | undefined
+  /** Speak TLS behind the protocol's TLS byte. */
+  readonly tls?: ClientTls | undefined
+  /** Default 10 seconds (`defaultDialTimeout`). */
+  readonly dialTimeout?: Duration.Input | undefined
+}
+
+/** `host:port`, with IPv6 hosts bracketed. */
+export const formatAddress = (host: string, port: number): string =>
+  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+
+/** Parses `host:port` or `[v6]:port`. */
+export const parseAddress = (address: string): { readonly host: string; readonly port: number } | undefined => {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address.trim())
+  if (match === null) return undefined
+  const port = Number(match[3])
+  if (port > 65535) return undefined
+  return { host: match[1] ?? match[2]!, port }
+}
+
+// Errors after set-up are the session's business; without a listener Node would throw them.
+const ignore = (): void => {}
+
+const connect = (options: DialOptions, address: string): Effect.Effect<net.Socket, TransportError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<net.Socket, TransportError>((resume) => {
+      const socket = net.createConnection({ host: options.host, port: options.port, noDelay: true, keepAlive: true })
+      socket.on("error", ignore)
+      const onError = (cause: Error) =>
+        resume(Effect.fail(new TransportError({ reason: "DialFailed", address, detail: cause.message, cause })))
+      socket.once("error", onError)
+      socket.once("connect", () => {
+        socket.off("error", onError)
+        resume(Effect.succeed(socket))
+      })
+      return Effect.sync(() => socket.destroy())
+    }),
+    (socket) => Effect.sync(() => socket.destroy()),
+    // The dial timeout must be able to interrupt a connect in progress.
+    { interruptible: true }
+  )
+
+const upgrade = (
+  socket: net.Socket,
+  options: ClientTls,
+  host: string,
+  address: string
+): Effect.Effect<tls.TLSSocket, TransportError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<tls.TLSSocket, TransportError>((resume) => {
+      const secure = tls.connect({
+        socket,
+        ca: pem(options.ca),
+        cert: pem(options.cert),
+        key: pem(options.key),
+        servername: options.serverName ?? (net.isIP(host) === 0 ? host : undefined),
+        rejectUnauthorized: options.verify ?? true,
+        // Certificates for IP addresses are checked against the IP, as Go does.
+        checkServerIdentity: (hostname, cert) =>
+          tls.checkServerIdentity(options.serverName ?? hostname ?? host, cert)
+      })
+      secure.on("error", ignore)
+      const onError = (cause: Error) =>
+        resume(Effect.fail(new TransportError({ reason: "TlsFailed", address, detail: cause.message, cause })))
+      secure.once("error", onError)
+      secure.once("secureConnect", () => {
+        secure.off("error", onError)
+        secure.setNoDelay(true)
+        resume(Effect.succeed(secure))
+      })
+      return Effect.sync(() => secure.destroy())
+    }),
+    (secure) => Effect.sync(() => secure.destroy()),
+    { interruptible: true }
+  )
+
+/**
+ * Dials `host:port`, writes the preamble (and runs the TLS handshake), and
+ * returns the socket yamux should run on. Closing the Scope destroys it.
+ *
+ * **Details**
+ * TCP keepalive and `noDelay` are on, as in Consul's `dial`. The dial timeout
+ * covers connect, TLS handshake and preamble together.
+ *
+ * @category constructors
+ */
+export const dial = (options: DialOptions): Effect.Effect<net.Socket, TransportError, Scope.Scope> => {
+  const address = formatAddress(options.host, options.port)
+  const protocol = options.protocol ?? consul
+  return Effect.gen(function*() {
+    const socket = yield* connect(options, address)
+    if (options.tls === undefined) {
+      socket.write(Uint8Array.of(protocol.muxByte))
+      return socket
+    }
+    socket.write(Uint8Array.of(protocol.tlsByte))
+    const secure = yield* upgrade(socket, options.tls, options.host, address)
+    secure.write(Uint8Array.of(protocol.muxByte))
+    return secure as net.Socket
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: options.dialTimeout ?? defaultDialTimeout,
+      orElse: () => Effect.fail(new TransportError({ reason: "DialTimeout", address }))
+    })
+  )
+}

@@ -1,0 +1,38 @@
+/**
+ * Why a connection could not be made or set up.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+/**
+ * - `DialFailed`: the TCP connect failed (refused, unreachable, reset).
+ * - `DialTimeout`: connect plus handshake took longer than the dial timeout.
+ * - `TlsFailed`: the TLS handshake failed (untrusted certificate, wrong name, protocol error).
+ * - `PreambleRejected`: a server got a first byte it does not serve (or plaintext while it requires TLS).
+ * - `HandshakeTimeout`: a server waited too long for the preamble.
+ * - `ConnectionLost`: the peer went away during set-up.
+ */
+export type TransportErrorReason =
+  | "DialFailed"
+  | "DialTimeout"
+  | "TlsFailed"
+  | "PreambleRejected"
+  | "HandshakeTimeout"
+  | "ConnectionLost"
+
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: TransportErrorReason
+  readonly address: string
+  readonly detail?: string | undefined
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.reason} (${this.address})${this.detail === undefined ? "" : `: ${this.detail}`}`
+  }
+
+  /** Dial failures are worth retrying later; a TLS or preamble mismatch is not. */
+  get isRetryable(): boolean {
+    return this.reason === "DialFailed" || this.reason === "DialTimeout" || this.reason === "ConnectionLost"
+  }
+}
