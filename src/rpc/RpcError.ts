@@ -1,0 +1,72 @@
+/**
+ * The one error `rpc` fails with: a tagged `reason`, the server address, the
+ * method, and whether retrying is safe.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+/**
+ * - `DialFailed`: no connection to the server (refused, unreachable, TLS or preamble refused).
+ * - `DialTimeout`: connecting took longer than `dialTimeout`.
+ * - `StreamOpenFailed`: the session refused a new stream (GoAway, exhausted, closed) even after one fresh dial.
+ * - `ConnectionLost`: the session died during the call (EOF, reset, keepalive timeout).
+ * - `StreamReset`: the server reset or closed this call's stream.
+ * - `ProtocolError`: the server sent bytes that are not msgpack-rpc or not yamux.
+ * - `RemoteError`: the server's handler returned an error (`Response.Error`); the message is the server's.
+ * - `CallTimeout`: no reply within the call timeout.
+ * - `ReplyMismatch`: the reply did not match the Schema the caller gave.
+ * - `PoolClosed`: the pool is shut down.
+ */
+export type RpcErrorReason =
+  | "DialFailed"
+  | "DialTimeout"
+  | "StreamOpenFailed"
+  | "ConnectionLost"
+  | "StreamReset"
+  | "ProtocolError"
+  | "RemoteError"
+  | "CallTimeout"
+  | "ReplyMismatch"
+  | "PoolClosed"
+
+export class RpcError extends Data.TaggedError("RpcError")<{
+  readonly reason: RpcErrorReason
+  /** The server, `host:port`. */
+  readonly address: string
+  /** The RPC method, e.g. `Status.Ping`; empty for pool-level failures. */
+  readonly method: string
+  /**
+   * Whether the request may have reached the server. A retry is safe for any
+   * method only when it did not.
+   */
+  readonly sent: boolean
+  readonly detail?: string | undefined
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const what = this.method === "" ? this.address : `${this.method} on ${this.address}`
+    return this.reason === "RemoteError"
+      ? `${what}: ${this.detail ?? "remote error"}`
+      : `${this.reason} (${what})${this.detail === undefined ? "" : `: ${this.detail}`}`
+  }
+
+  /**
+   * True when `rpc(...).pipe(Effect.retry(...))` may run the call again
+   * without risk: the request never reached the server and the failure is
+   * about the connection, not the call. Remote errors, mismatched replies, a
+   * closed pool and anything after the request was sent are not retryable;
+   * retry those yourself for idempotent methods.
+   */
+  get isRetryable(): boolean {
+    switch (this.reason) {
+      case "RemoteError":
+      case "ReplyMismatch":
+      case "PoolClosed":
+      case "ProtocolError":
+        return false
+      default:
+        return !this.sent
+    }
+  }
+}
