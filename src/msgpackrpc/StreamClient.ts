@@ -44,6 +44,11 @@ export class StreamClient {
   private readonly decoder: Decoder
   /** Nomad's per-stream type byte, sent once in front of the first request. */
   private prefix: number | undefined
+  /**
+   * Whether the last call's request was fully written. A request that was not
+   * cannot have run on the server, so retrying it is safe.
+   */
+  sent = false
 
   constructor(stream: MuxStream, streamByte: number | undefined, options?: DecoderOptions) {
     this.stream = stream
@@ -68,7 +73,11 @@ export class StreamClient {
         request = prefixed
         this.prefix = undefined
       }
-      return Effect.flatMap(this.stream.write(request), () => this.reply(method, seq, undefined))
+      this.sent = false
+      return Effect.flatMap(this.stream.write(request), () => {
+        this.sent = true
+        return this.reply(method, seq, undefined)
+      })
     })
   }
 

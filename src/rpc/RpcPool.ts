@@ -1,0 +1,490 @@
+/**
+ * The RPC pool of the first seed (Consul `agent/pool`), as an Effect service:
+ * one TCP connection and yamux session per server shared by every caller,
+ * msgpack-rpc stream clients reused from a free list, one dial per server
+ * however many callers arrive, idle sessions reaped, and shutdown as the
+ * closing of the Layer's Scope.
+ *
+ * **Example** (Providing the pool and retrying safe failures)
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { RpcPool } from "effect-connpool"
+ *
+ * const leader = RpcPool.rpc("10.0.0.1:8300", "Status.Leader", {}).pipe(
+ *   Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 3, while: (e) => e.isRetryable })
+ * )
+ * Effect.runPromise(leader.pipe(Effect.provide(RpcPool.PoolLayer({ maxTime: "2 minutes" }))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import { MuxError } from "../mux/MuxError.ts"
+import { CodecError } from "../msgpackrpc/CodecError.ts"
+import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
+import { RemoteError } from "../msgpackrpc/RemoteError.ts"
+import type { CallError, StreamClient } from "../msgpackrpc/StreamClient.ts"
+import type { Protocol } from "../wire/Protocol.ts"
+import * as Protocols from "../wire/Protocol.ts"
+import type { ClientTls } from "../wire/Tls.ts"
+import * as Transport from "../wire/Transport.ts"
+import { TransportError } from "../wire/TransportError.ts"
+import type * as YamuxConfig from "../yamux/Config.ts"
+import * as Session from "../yamux/Session.ts"
+import { Conn } from "./Conn.ts"
+import { DialLimiter } from "./DialLimiter.ts"
+import * as PoolStats from "./PoolStats.ts"
+import { RpcError } from "./RpcError.ts"
+import type { RpcErrorReason } from "./RpcError.ts"
+
+/** Idle time before a session is reaped: 2 minutes, Consul's server default. */
+export const defaultMaxTime = Duration.minutes(2)
+/** Idle stream clients kept per session: 64, Consul's server default. */
+export const defaultMaxStreams = 64
+/** Connect plus handshake: 10 seconds, Consul's `DefaultDialTimeout`. */
+export const defaultDialTimeout = Duration.seconds(10)
+/** Deadline per call: 60 seconds, Consul's `rpc_client_timeout`. */
+export const defaultCallTimeout = Duration.seconds(60)
+/** How often the reaper looks for idle sessions: 1 second, as Consul's `reap`. */
+export const defaultReapInterval = Duration.seconds(1)
+
+export declare namespace RpcPool {
+  export interface Options {
+    /** Idle time before a session with no callers is closed. Default 2 minutes; 0 turns reaping off. */
+    readonly maxTime?: Duration.Input | undefined
+    /** Idle stream clients kept per session; extras are closed when returned. Default 64. */
+    readonly maxStreams?: number | undefined
+    /** Preamble bytes. Default `consul`. */
+    readonly protocol?: Protocol | undefined
+    /** Speak TLS behind the protocol's TLS byte, verifying the server by default. */
+    readonly tls?: ClientTls | undefined
+    /** Connect plus handshake. Default 10 seconds. */
+    readonly dialTimeout?: Duration.Input | undefined
+    /** Deadline for each call, from acquiring the session to the reply. Default 60 seconds. */
+    readonly callTimeout?: Duration.Input | undefined
+    /** Reaper period. Default 1 second. */
+    readonly reapInterval?: Duration.Input | undefined
+    /** yamux tunables for every session (keepalive, windows, timeouts). */
+    readonly session?: YamuxConfig.Options | undefined
+    /** Limits on each reply (maximum message size, nesting). */
+    readonly decoder?: DecoderOptions | undefined
+  }
+
+  export interface CallOptions {
+    /** Overrides `callTimeout` for this call. */
+    readonly timeout?: Duration.Input | undefined
+  }
+
+  export interface Service {
+    /** Calls `method` on the server at `address` (`host:port`) and returns the decoded reply. */
+    readonly rpc: (address: string, method: string, args: unknown, options?: CallOptions) => Effect.Effect<
+      Value,
+      RpcError
+    >
+    /** `Status.Ping`, timed. */
+    readonly ping: (address: string, options?: CallOptions) => Effect.Effect<Duration.Duration, RpcError>
+    readonly stats: Effect.Effect<PoolStats.PoolStats>
+  }
+}
+
+export class RpcPool extends Context.Service<RpcPool, RpcPool.Service>()("effect-connpool/RpcPool") {}
+
+const streamOpenReasons: ReadonlySet<string> = new Set([
+  "RemoteGoAway",
+  "LocalGoAway",
+  "StreamsExhausted",
+  "TooManyStreams"
+])
+
+const muxReason = (error: MuxError): RpcErrorReason => {
+  if (error.reason === "ProtocolError") return "ProtocolError"
+  if (error.reason === "StreamReset" || error.reason === "StreamClosed") return "StreamReset"
+  if (streamOpenReasons.has(error.reason)) return "StreamOpenFailed"
+  return "ConnectionLost"
+}
+
+const toRpcError = (
+  error: CallError | TransportError | RpcError,
+  address: string,
+  method: string,
+  sent: boolean
+): RpcError => {
+  if (error instanceof RpcError) return error
+  if (error instanceof RemoteError) {
+    return new RpcError({ reason: "RemoteError", address, method, sent: true, detail: error.message })
+  }
+  if (error instanceof TransportError) {
+    return new RpcError({
+      reason: error.reason === "DialTimeout" ? "DialTimeout" : "DialFailed",
+      address,
+      method,
+      sent: false,
+      detail: error.detail ?? error.reason,
+      cause: error
+    })
+  }
+  if (error instanceof CodecError) {
+    return new RpcError({ reason: "ProtocolError", address, method, sent, detail: error.message, cause: error })
+  }
+  return new RpcError({
+    reason: muxReason(error),
+    address,
+    method,
+    sent,
+    detail: error.detail ?? error.reason,
+    cause: error
+  })
+}
+
+/** Marks the one retry of the seed: the stream could not be opened, so dial afresh once. */
+const Retry: unique symbol = Symbol("Retry")
+
+/**
+ * Builds the pool in the current Scope; closing the Scope shuts it down:
+ * every session closed, waiting callers released with `PoolClosed`, the
+ * reaper stopped.
+ *
+ * @category constructors
+ */
+export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxTime = Duration.toMillis(options.maxTime ?? defaultMaxTime)
+    const maxStreams = Math.max(0, options.maxStreams ?? defaultMaxStreams)
+    const protocol = options.protocol ?? Protocols.consul
+    const dialTimeout = options.dialTimeout ?? defaultDialTimeout
+    const callTimeout = options.callTimeout ?? defaultCallTimeout
+    const reapInterval = options.reapInterval ?? defaultReapInterval
+
+    const scope = yield* Effect.scope
+    const clock = yield* Clock.Clock
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const now = () => clock.currentTimeMillisUnsafe()
+
+    const conns = new Map<string, Conn>()
+    const counters = new Map<string, PoolStats.Counters>()
+    let closed = false
+    const limiter = new DialLimiter<string, Conn, RpcError>((dial) => {
+      runFork(Effect.forkIn(dial, scope))
+    })
+
+    const countersFor = (key: string): PoolStats.Counters => {
+      let c = counters.get(key)
+      if (c === undefined) {
+        c = PoolStats.makeCounters()
+        counters.set(key, c)
+      }
+      return c
+    }
+
+    const poolClosed = (address: string, method: string) =>
+      new RpcError({ reason: "PoolClosed", address, method, sent: false })
+
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => {
+        closed = true
+        limiter.failAll(poolClosed("", ""))
+        const all = [...conns.values()]
+        conns.clear()
+        return Effect.forEach(all, (conn) => conn.close, { discard: true })
+      })
+    )
+
+    /** Consul `clearConn`: doom the Conn; close it now if nobody is on it. */
+    const clearConn = (conn: Conn): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        conn.shouldClose = true
+        if (conns.get(conn.address) === conn) conns.delete(conn.address)
+        return conn.callers === 0 ? conn.close : Effect.void
+      })
+
+    /** Consul `releaseConn`, plus a touch so a long call does not count as idle. */
+    const releaseConn = (conn: Conn): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        conn.callers--
+        conn.lastUsed = now()
+        return conn.callers === 0 && conn.shouldClose ? conn.close : Effect.void
+      })
+
+    const dial = (key: string, host: string, port: number): Effect.Effect<Conn, RpcError> =>
+      Effect.gen(function*() {
+        const connScope = yield* Scope.fork(scope)
+        const session = yield* Transport.dial({ host, port, protocol, tls: options.tls, dialTimeout }).pipe(
+          Effect.flatMap((socket) => Session.make(socket, { ...options.session, role: "client", address: key })),
+          Scope.provide(connScope),
+          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(connScope, exit)),
+          Effect.mapError((error) => toRpcError(error, key, "", false)),
+          Effect.tapError(() => Effect.sync(() => countersFor(key).dialFailures++))
+        )
+        if (closed) {
+          yield* Scope.close(connScope, Exit.void)
+          return yield* Effect.fail(poolClosed(key, ""))
+        }
+        const conn = new Conn({
+          address: key,
+          session,
+          scope: connScope,
+          maxStreams,
+          streamByte: protocol.streamByte,
+          decoder: options.decoder,
+          now: now()
+        })
+        conns.set(key, conn)
+        countersFor(key).dials++
+        // A session that dies on its own (EOF, keepalive) leaves the map at once.
+        yield* Effect.forkIn(Effect.flatMap(session.closed, () => clearConn(conn)), connScope)
+        return conn
+      })
+
+    const acquire = (key: string, host: string, port: number): Effect.Effect<Conn, RpcError> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(poolClosed(key, ""))
+        const conn = conns.get(key)
+        if (conn !== undefined && conn.usable) {
+          conn.markForUse(now())
+          return Effect.succeed(conn)
+        }
+        return Effect.map(limiter.join(key, dial(key, host, port)), (conn) => {
+          conn.markForUse(now())
+          return conn
+        })
+      })
+
+    const rpc = (
+      address: string,
+      method: string,
+      args: unknown,
+      callOptions?: RpcPool.CallOptions
+    ): Effect.Effect<Value, RpcError> => {
+      const parsed = Transport.parseAddress(address)
+      if (parsed === undefined) {
+        return Effect.fail(
+          new RpcError({ reason: "DialFailed", address, method, sent: false, detail: "not a host:port address" })
+        )
+      }
+      const key = Transport.formatAddress(parsed.host, parsed.port)
+      const counters = countersFor(key)
+      const call = { sent: false }
+
+      const attempt = (mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
+        Effect.flatMap(acquire(key, parsed.host, parsed.port), (conn) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
+              if (Exit.isFailure(taken)) {
+                // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
+                const error = Cause.findErrorOption(taken.cause)
+                return clearConn(conn).pipe(
+                  Effect.andThen(releaseConn(conn)),
+                  Effect.andThen(
+                    error._tag === "None"
+                      ? Effect.failCause(taken.cause as Cause.Cause<never>)
+                      : mayRetry
+                      ? Effect.succeed(Retry)
+                      : Effect.fail(
+                        new RpcError({
+                          reason: "StreamOpenFailed",
+                          address: key,
+                          method,
+                          sent: false,
+                          detail: error.value.message,
+                          cause: error.value
+                        })
+                      )
+                  )
+                )
+              }
+              const client: StreamClient = taken.value
+              return Effect.flatMap(Effect.exit(restore(client.call(method, args))), (exit) => {
+                call.sent = client.sent
+                if (Exit.isSuccess(exit)) {
+                  return Effect.as(Effect.andThen(conn.returnClient(client), releaseConn(conn)), exit.value)
+                }
+                const error = Cause.findErrorOption(exit.cause)
+                const keep = error._tag === "Some" && error.value instanceof RemoteError
+                const sessionDead = error._tag === "Some" && error.value instanceof MuxError &&
+                  error.value.isSessionFatal
+                return Effect.andThen(
+                  keep ? conn.returnClient(client) : conn.discardClient(client),
+                  Effect.andThen(
+                    sessionDead ? clearConn(conn) : Effect.void,
+                    Effect.andThen(
+                      releaseConn(conn),
+                      Effect.failCause(
+                        Cause.map(exit.cause, (e) => closed ? poolClosed(key, method) : toRpcError(e, key, method, call.sent))
+                      )
+                    )
+                  )
+                )
+              })
+            })
+          ))
+
+      const once = Effect.flatMap(attempt(true), (result) =>
+        result === Retry ? (attempt(false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result))
+
+      return Effect.suspend(() => {
+        counters.calls++
+        return once
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: callOptions?.timeout ?? callTimeout,
+          orElse: () =>
+            Effect.fail(
+              new RpcError({
+                reason: "CallTimeout",
+                address: key,
+                method,
+                sent: call.sent,
+                detail: `no reply within ${Duration.format(Duration.fromInputUnsafe(callOptions?.timeout ?? callTimeout))}`
+              })
+            )
+        }),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            counters.failures[error.reason] = (counters.failures[error.reason] ?? 0) + 1
+          })
+        ),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            counters.ok++
+          })
+        )
+      )
+    }
+
+    const ping = (address: string, callOptions?: RpcPool.CallOptions) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeNanos
+        yield* rpc(address, "Status.Ping", {}, callOptions)
+        return Duration.nanos((yield* Clock.currentTimeNanos) - start)
+      })
+
+    const stats = Effect.sync(() => {
+      const addresses: Array<PoolStats.AddressStats> = []
+      for (const [address, c] of counters) {
+        const conn = conns.get(address)
+        addresses.push({
+          address,
+          sessions: conn === undefined ? 0 : 1,
+          streamsIdle: conn?.idleStreams ?? 0,
+          streamsInUse: conn?.inUse ?? 0,
+          callers: conn?.callers ?? 0,
+          dials: c.dials,
+          dialFailures: c.dialFailures,
+          calls: c.calls,
+          ok: c.ok,
+          failures: { ...c.failures }
+        })
+      }
+      return PoolStats.total(addresses)
+    })
+
+    /** Consul `reap`: close sessions idle for `maxTime` with no callers, outside any call. */
+    const reap = Effect.suspend(() => {
+      const t = now()
+      const idle: Array<Conn> = []
+      for (const [key, conn] of conns) {
+        if (conn.callers === 0 && t - conn.lastUsed >= maxTime) {
+          conns.delete(key)
+          idle.push(conn)
+        }
+      }
+      return Effect.forEach(idle, (conn) => conn.close, { discard: true })
+    })
+    if (maxTime > 0) yield* Effect.forkIn(Effect.repeat(reap, Schedule.spaced(reapInterval)), scope)
+
+    return { rpc, ping, stats } satisfies RpcPool.Service
+  })
+
+/**
+ * The pool as a Layer: provide it to a program and every `rpc` in it shares
+ * the pool; the pool shuts down when the Layer's Scope closes.
+ *
+ * @category layers
+ */
+export const PoolLayer = (options: RpcPool.Options = {}): Layer.Layer<RpcPool> =>
+  Layer.effect(RpcPool, make(options))
+
+/**
+ * Options read from effect's `Config` (environment by default):
+ * `CONNPOOL_MAX_TIME`, `CONNPOOL_MAX_STREAMS`, `CONNPOOL_PROTOCOL`
+ * (`consul`|`nomad`), `CONNPOOL_DIAL_TIMEOUT`, `CONNPOOL_CALL_TIMEOUT`, each
+ * falling back to its default. TLS stays in code: certificates are not
+ * environment strings.
+ *
+ * @category layers
+ */
+export const PoolLayerConfig = (
+  overrides: Omit<RpcPool.Options, "maxTime" | "maxStreams" | "protocol" | "dialTimeout" | "callTimeout"> = {}
+) =>
+  Layer.effect(
+    RpcPool,
+    Effect.gen(function*() {
+      const config = yield* Config.all({
+        maxTime: Config.Duration("CONNPOOL_MAX_TIME").pipe(Config.withDefault(defaultMaxTime)),
+        maxStreams: Config.Int("CONNPOOL_MAX_STREAMS").pipe(Config.withDefault(defaultMaxStreams)),
+        protocol: Config.Literals(["consul", "nomad"], "CONNPOOL_PROTOCOL").pipe(
+          Config.withDefault("consul" as const)
+        ),
+        dialTimeout: Config.Duration("CONNPOOL_DIAL_TIMEOUT").pipe(Config.withDefault(defaultDialTimeout)),
+        callTimeout: Config.Duration("CONNPOOL_CALL_TIMEOUT").pipe(Config.withDefault(defaultCallTimeout))
+      })
+      return yield* make({ ...overrides, ...config, protocol: Protocols.byName[config.protocol] })
+    })
+  )
+
+/** `rpc` on the pool in context. */
+export const rpc = (
+  address: string,
+  method: string,
+  args: unknown,
+  options?: RpcPool.CallOptions
+): Effect.Effect<Value, RpcError, RpcPool> => RpcPool.use((pool) => pool.rpc(address, method, args, options))
+
+/** `Status.Ping` on the pool in context, timed. */
+export const ping = (address: string, options?: RpcPool.CallOptions): Effect.Effect<Duration.Duration, RpcError, RpcPool> =>
+  RpcPool.use((pool) => pool.ping(address, options))
+
+/** A snapshot of the pool's stats. */
+export const stats: Effect.Effect<PoolStats.PoolStats, never, RpcPool> = RpcPool.use((pool) => pool.stats)
+
+/**
+ * A typed method: args are encoded with `args`, the reply is decoded with
+ * `reply`; a reply that does not match fails with `ReplyMismatch`, never a cast.
+ *
+ * **Example**
+ * ```ts
+ * const Echo = RpcPool.method("Test.Echo", {
+ *   args: Schema.Struct({ Payload: RpcPool.Bytes, Seq: Schema.Number, Note: Schema.String }),
+ *   reply: Schema.Struct({ Payload: RpcPool.Bytes, Seq: Schema.Number, Note: Schema.String, Served: Schema.Number })
+ * })
+ * const reply = yield* Echo(addr, { Payload: new Uint8Array(8), Seq: 1, Note: "hi" })
+ * ```
+ *
+ * @category constructors
+ */
+export const method = <Args extends Schema.Top, Reply extends Schema.Top>(
+  name: string,
+  schemas: { readonly args: Args; readonly reply: Reply }
+) => {
+  const encode = Schema.encodeUnknownEffect(schemas.args)
+  const decode = Schema.decodeUnknownEffect(schemas.reply)
+  return (
+    address: string,
+    args: Args["Type"],
+    options?: RpcPool.CallOptions
+  ): Effect.Effect<Reply["Type"], RpcError, RpcPool | Args["EncodingServices"] | Reply["DecodingServices"]> =>
+    Effect.gen(function*() {
+      const encoded = yield* encode(args).pipe(
+        Effect.mapError((error) =>
+          new RpcError({ reason: "ReplyMismatch", address, method: name, sent: false, detail: `args: ${error.message}` })
+        )
+      )
+      const reply = yield* rpc(address, name, encoded, options)
+      return yield* decode(reply).pipe(
+        Effect.mapError((error) =>
+          new RpcError({ reason: "ReplyMismatch", address, method: name, sent: true, detail: error.message })
+        )
+      )
+    })
+}
