@@ -14,8 +14,8 @@
 import { Effect } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import type { MuxStream } from "../mux/MuxSession.ts"
+import { ResponseReader } from "./Codec.ts"
 import { CodecError } from "./CodecError.ts"
-import { Decoder } from "./Decoder.ts"
 import type { DecoderOptions, Value } from "./Decoder.ts"
 import { sharedEncoder } from "./Encoder.ts"
 import { RemoteError } from "./RemoteError.ts"
@@ -25,23 +25,9 @@ export type CallError = MuxError | CodecError | RemoteError
 /** Like Go's `CallWithCodec`, sequence numbers come from one process-wide counter. */
 let nextSeq = 0
 
-interface ResponseHeader {
-  readonly Seq: number | bigint
-  readonly Error: string
-}
-
-const isResponseHeader = (v: Value): v is Value & ResponseHeader => {
-  if (v === null || typeof v !== "object" || v instanceof Uint8Array || Array.isArray(v)) return false
-  const h = v as Record<string, Value>
-  const seq = h["Seq"]
-  const error = h["Error"]
-  return (typeof seq === "number" || typeof seq === "bigint") &&
-    (error === undefined || error === null || typeof error === "string")
-}
-
 export class StreamClient {
   readonly stream: MuxStream
-  private readonly decoder: Decoder
+  private readonly reader: ResponseReader
   /** Nomad's per-stream type byte, sent once in front of the first request. */
   private prefix: number | undefined
   /**
@@ -53,7 +39,7 @@ export class StreamClient {
   constructor(stream: MuxStream, streamByte: number | undefined, options?: DecoderOptions) {
     this.stream = stream
     this.prefix = streamByte
-    this.decoder = new Decoder(options)
+    this.reader = new ResponseReader(options)
   }
 
   /**
@@ -76,48 +62,34 @@ export class StreamClient {
       this.sent = false
       return Effect.flatMap(this.stream.write(request), () => {
         this.sent = true
-        return this.reply(method, seq, undefined)
+        return this.reply(method, seq)
       })
     })
   }
 
-  /** Reads values until header and body are complete, pulling chunks only when the decoder needs them. */
-  private reply(
-    method: string,
-    seq: number,
-    header: ResponseHeader | undefined
-  ): Effect.Effect<Value, CallError> {
-    for (;;) {
-      const value = this.decoder.next()
-      if (value === undefined) {
-        return Effect.flatMap(this.stream.read, (chunk) => {
-          if (chunk === undefined) {
-            return Effect.fail(
-              new MuxError({ reason: "StreamClosed", address: "", detail: `EOF before the reply to ${method}` })
-            )
-          }
-          this.decoder.push(chunk)
-          return this.reply(method, seq, header)
-        })
-      }
-      if (value instanceof CodecError) return Effect.fail(value)
-      if (header === undefined) {
-        if (!isResponseHeader(value)) {
-          return Effect.fail(new CodecError({ reason: "InvalidHeader", message: "reply header is not a net/rpc Response" }))
-        }
-        if (Number(value.Seq) !== seq) {
+  /** Reads until a whole response is in, pulling chunks only when the reader needs them. */
+  private reply(method: string, seq: number): Effect.Effect<Value, CallError> {
+    const message = this.reader.next()
+    if (message === undefined) {
+      return Effect.flatMap(this.stream.read, (chunk) => {
+        if (chunk === undefined) {
           return Effect.fail(
-            new CodecError({ reason: "InvalidHeader", message: `reply for Seq ${value.Seq}, expected ${seq}` })
+            new MuxError({ reason: "StreamClosed", address: "", detail: `EOF before the reply to ${method}` })
           )
         }
-        header = value
-        continue
-      }
-      if (typeof header.Error === "string" && header.Error !== "") {
-        return Effect.fail(new RemoteError({ method, message: header.Error }))
-      }
-      return Effect.succeed(value)
+        this.reader.push(chunk)
+        return this.reply(method, seq)
+      })
     }
+    if (message instanceof CodecError) return Effect.fail(message)
+    // Go's client trusts the order; we check, as a reply for another call means the stream is out of step.
+    if (Number(message.header.Seq) !== seq) {
+      return Effect.fail(
+        new CodecError({ reason: "InvalidHeader", message: `reply for Seq ${message.header.Seq}, expected ${seq}` })
+      )
+    }
+    if (message.header.Error !== "") return Effect.fail(new RemoteError({ method, message: message.header.Error }))
+    return Effect.succeed(message.body)
   }
 
   /** Ends the stream politely (FIN); the server's loop then ends too. */

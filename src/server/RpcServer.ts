@@ -10,9 +10,10 @@
  */
 import { Cause, Effect, Exit } from "effect"
 import type { Scope } from "effect"
-import type { MuxStream } from "../mux/MuxSession.ts"
+import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
+import { RequestReader } from "../msgpackrpc/Codec.ts"
+import type { Request } from "../msgpackrpc/Codec.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
-import { Decoder } from "../msgpackrpc/Decoder.ts"
 import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
 import { Encoder } from "../msgpackrpc/Encoder.ts"
 import * as Listener from "../wire/Listener.ts"
@@ -28,6 +29,8 @@ export interface CallContext {
   /** The client, `host:port`. */
   readonly remoteAddress: string
   readonly server: Server
+  /** The yamux session the call arrived on (e.g. to send GoAway). */
+  readonly session: MuxSession
 }
 
 /**
@@ -70,15 +73,6 @@ interface Counters {
 
 const emptyReply = {}
 
-const requestHeader = (v: Value): { method: string; seq: number | bigint } | undefined => {
-  if (v === null || typeof v !== "object" || v instanceof Uint8Array || Array.isArray(v)) return undefined
-  const h = v as Record<string, Value>
-  const method = h["ServiceMethod"]
-  const seq = h["Seq"]
-  if (typeof method !== "string" || (typeof seq !== "number" && typeof seq !== "bigint")) return undefined
-  return { method, seq }
-}
-
 /** Go net/rpc's wording, so clients see the same strings from either server. */
 const notFound = (method: string, handlers: Readonly<Record<string, Handler>>): string => {
   const dot = method.lastIndexOf(".")
@@ -99,30 +93,27 @@ export const serve = (options: ServeOptions): Effect.Effect<Server, TransportErr
     const encoder = new Encoder()
     let server: Server | undefined
 
-    /** Pulls the next value; `undefined` on a clean EOF between requests. */
-    const nextValue = (
-      stream: MuxStream,
-      decoder: Decoder,
-      atBoundary: boolean
-    ): Effect.Effect<Value | undefined, unknown> => {
-      const value = decoder.next()
-      if (value instanceof CodecError) return Effect.fail(value)
-      if (value !== undefined) return Effect.succeed(value)
+    /** The next request; `undefined` on a clean EOF between requests. */
+    const nextRequest = (stream: MuxStream, reader: RequestReader): Effect.Effect<Request | undefined, unknown> => {
+      const request = reader.next()
+      if (request instanceof CodecError) return Effect.fail(request)
+      if (request !== undefined) return Effect.succeed(request)
       return Effect.flatMap(stream.read, (chunk) => {
         if (chunk === undefined) {
-          return atBoundary && decoder.bufferedBytes === 0 ? Effect.succeed(undefined) : Effect.fail("EOF mid-request")
+          const truncated = reader.end()
+          return truncated === undefined && reader.bufferedBytes === 0 ? Effect.succeed(undefined) : Effect.fail(truncated)
         }
-        decoder.push(chunk)
-        return nextValue(stream, decoder, atBoundary)
+        reader.push(chunk)
+        return nextRequest(stream, reader)
       })
     }
 
-    const call = (method: string, args: Value, remoteAddress: string): Effect.Effect<
+    const call = (method: string, args: Value, remoteAddress: string, session: MuxSession): Effect.Effect<
       { readonly error: string; readonly reply: unknown }
     > => {
       const handler = options.handlers[method]
       if (handler === undefined) return Effect.succeed({ error: notFound(method, options.handlers), reply: emptyReply })
-      return Effect.exit(Effect.suspend(() => handler(args, { method, remoteAddress, server: server! }))).pipe(
+      return Effect.exit(Effect.suspend(() => handler(args, { method, remoteAddress, server: server!, session }))).pipe(
         Effect.map((exit) =>
           Exit.isSuccess(exit)
             ? { error: "", reply: exit.value }
@@ -136,27 +127,24 @@ export const serve = (options: ServeOptions): Effect.Effect<Server, TransportErr
       )
     }
 
-    const serveStream = (stream: MuxStream, remoteAddress: string): Effect.Effect<void> =>
+    const serveStream = (stream: MuxStream, remoteAddress: string, session: MuxSession): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const decoder = new Decoder(options.decoder)
+        const reader = new RequestReader(options.decoder)
         if (protocol.streamByte !== undefined) {
           // Nomad: the first byte of every stream says what it carries; we serve only RPC.
           const first = yield* stream.read
           if (first === undefined) return
           if (first[0] !== protocol.streamByte) return yield* stream.reset
-          if (first.length > 1) decoder.push(first.subarray(1))
+          if (first.length > 1) reader.push(first.subarray(1))
         }
         for (;;) {
-          const header = yield* nextValue(stream, decoder, true)
-          if (header === undefined) return yield* stream.close
-          const parsed = requestHeader(header)
-          if (parsed === undefined) return yield* stream.reset
-          const args = yield* nextValue(stream, decoder, false)
-          if (args === undefined) return yield* stream.reset
-          const { error, reply } = yield* call(parsed.method, args, remoteAddress)
-          let response = encoder.encodeResponse(parsed.method, parsed.seq, error, reply)
+          const request = yield* nextRequest(stream, reader)
+          if (request === undefined) return yield* stream.close
+          const { ServiceMethod: method, Seq: seq } = request.header
+          const { error, reply } = yield* call(method, request.body, remoteAddress, session)
+          let response = encoder.encodeResponse(method, seq, error, reply)
           if (response instanceof CodecError) {
-            response = encoder.encodeResponse(parsed.method, parsed.seq, `encoding reply: ${response.message}`, {})
+            response = encoder.encodeResponse(method, seq, `encoding reply: ${response.message}`, {})
             if (response instanceof CodecError) return yield* stream.reset
           }
           counters.served++
@@ -177,7 +165,7 @@ export const serve = (options: ServeOptions): Effect.Effect<Server, TransportErr
         yield* Effect.forkIn(
           Effect.forever(Effect.flatMap(session.accept, (stream) => {
             counters.streams++
-            return Effect.forkIn(serveStream(stream, remoteAddress), scope)
+            return Effect.forkIn(serveStream(stream, remoteAddress, session), scope)
           })).pipe(Effect.ignore),
           scope
         )

@@ -1,0 +1,166 @@
+/**
+ * Micro benchmark of the msgpack-rpc codec against @msgpack/msgpack on the same inputs.
+ *
+ *   npx node bench/codec.ts            # all cases
+ *   npx node bench/codec.ts stream     # cases whose name contains "stream"
+ *
+ * Numbers are process CPU time (steadier than wall-clock on a shared machine); compare rows, not absolute values.
+ */
+import {
+  decode as mpDecode,
+  decodeMultiStream,
+  Decoder as MpDecoder,
+  encode as mpEncode,
+  Encoder as MpEncoder
+} from "@msgpack/msgpack"
+import { encodeRequest, encodeResponse, ResponseReader } from "../src/msgpackrpc/Codec.ts"
+import { CodecError } from "../src/msgpackrpc/CodecError.ts"
+import { Decoder } from "../src/msgpackrpc/Decoder.ts"
+import { encode, Encoder } from "../src/msgpackrpc/Encoder.ts"
+
+const filter = process.argv[2] ?? ""
+const report = (name: string, value: string): void => {
+  console.log(`${name.padEnd(58)} ${value}`)
+}
+
+/** Process CPU time in ms: steadier than wall-clock time on a shared machine. */
+const cpuMs = (): number => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+/** Runs `fn` repeatedly for about `ms` of CPU time after a warm-up and reports operations per CPU second. */
+const rate = (name: string, fn: () => unknown, ms = 400): void => {
+  if (!name.includes(filter)) return
+  let sink: unknown
+  const warm = cpuMs()
+  while (cpuMs() - warm < ms / 4) sink = fn()
+  let n = 0
+  const start = cpuMs()
+  let elapsed = 0
+  do {
+    for (let i = 0; i < 256; i++) sink = fn()
+    n += 256
+    elapsed = cpuMs() - start
+  } while (elapsed < ms)
+  if (sink === Symbol.for("never")) console.log(sink)
+  report(name, `${Math.round((n / elapsed) * 1000).toLocaleString("en-US").padStart(11)} ops/s`)
+}
+
+/** Best CPU time of `runs` runs. */
+const timed = async (name: string, fn: () => unknown, runs = 3): Promise<void> => {
+  if (!name.includes(filter)) return
+  let best = Infinity
+  for (let i = 0; i < runs; i++) {
+    const start = cpuMs()
+    await fn()
+    best = Math.min(best, cpuMs() - start)
+  }
+  report(name, `${best.toFixed(1).padStart(11)} ms`)
+}
+
+const must = <A>(a: A | CodecError): A => {
+  if (a instanceof CodecError) throw a
+  return a
+}
+
+// A Consul `Catalog.ListNodes`-shaped reply: five nodes with addresses, tags and indexes.
+const node = (i: number) => ({
+  ID: `a1b2c3d4-0000-4000-8000-00000000000${i}`,
+  Node: `node-${i}`,
+  Address: `10.0.0.${i}`,
+  Datacenter: "dc1",
+  TaggedAddresses: { lan: `10.0.0.${i}`, wan: `198.51.100.${i}` },
+  Meta: { "consul-network-segment": "" },
+  CreateIndex: 100 + i,
+  ModifyIndex: 200 + i
+})
+const reply = { Index: 123456, KnownLeader: true, LastContact: 0, Nodes: [0, 1, 2, 3, 4].map(node) }
+const replyBytes = must(encode(reply))
+const responseBytes = must(encodeResponse("Catalog.ListNodes", 42, "", reply))
+
+console.log(`node ${process.version}; reply ${replyBytes.length} B, response ${responseBytes.length} B`)
+
+// --- encode ------------------------------------------------------------------------------------------------
+const ours = new Encoder()
+const theirs = new MpEncoder()
+let seq = 0
+rate("encodeRequest Status.Ping (ours)", () => encodeRequest("Status.Ping", ++seq, {}))
+rate("encode {ServiceMethod,Seq} + {} (@msgpack encode x2)", () => {
+  mpEncode({ ServiceMethod: "Status.Ping", Seq: ++seq })
+  return mpEncode({})
+})
+rate("encode reply (ours, Encoder)", () => ours.encode(reply))
+rate("encode reply (@msgpack encode)", () => mpEncode(reply))
+rate("encode reply (@msgpack reused Encoder)", () => theirs.encode(reply))
+rate("encodeResponse reply (ours)", () => encodeResponse("Catalog.ListNodes", ++seq, "", reply))
+
+// --- decode one complete value -----------------------------------------------------------------------------
+const decoder = new Decoder()
+const mpDecoder = new MpDecoder()
+rate("decode reply (ours, reused Decoder push/next)", () => {
+  decoder.push(replyBytes)
+  return decoder.next()
+})
+rate("decode reply (@msgpack decode)", () => mpDecode(replyBytes))
+rate("decode reply (@msgpack reused Decoder)", () => mpDecoder.decode(replyBytes))
+const reader = new ResponseReader()
+rate("read response header+body (ours, ResponseReader)", () => {
+  reader.push(responseBytes)
+  return reader.next()
+})
+
+// --- streams -----------------------------------------------------------------------------------------------
+const chunked = (bytes: Uint8Array, size: number): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (let at = 0; at < bytes.length; at += size) out.push(bytes.subarray(at, at + size))
+  return out
+}
+async function* iterate(chunks: ReadonlyArray<Uint8Array>) {
+  for (const c of chunks) yield c
+}
+
+const drainOurs = (chunks: ReadonlyArray<Uint8Array>): number => {
+  const d = new Decoder()
+  let n = 0
+  for (const c of chunks) {
+    d.push(c)
+    for (let v = d.next(); v !== undefined; v = d.next()) {
+      if (v instanceof CodecError) throw v
+      n++
+    }
+  }
+  if (d.end() !== undefined) throw new Error("truncated")
+  return n
+}
+const drainTheirs = async (chunks: ReadonlyArray<Uint8Array>): Promise<number> => {
+  let n = 0
+  for await (const _ of decodeMultiStream(iterate(chunks))) n++
+  return n
+}
+
+const messages = 200_000
+const stream = new Uint8Array(responseBytes.length * messages)
+for (let i = 0; i < messages; i++) stream.set(responseBytes, i * responseBytes.length)
+const streamChunks = chunked(stream, 64 * 1024)
+await timed(`stream ${messages / 1000}k responses (${stream.length >> 20} MiB) in 64 KiB chunks (ours)`, () => {
+  if (drainOurs(streamChunks) !== messages * 2) throw new Error("count")
+})
+await timed(`stream ${messages / 1000}k responses in 64 KiB chunks (@msgpack decodeMultiStream)`, async () => {
+  if ((await drainTheirs(streamChunks)) !== messages * 2) throw new Error("count")
+})
+const smallChunks = chunked(stream.subarray(0, responseBytes.length * 20_000), 1460)
+await timed("stream 20k responses in 1460 B chunks (ours)", () => drainOurs(smallChunks))
+await timed("stream 20k responses in 1460 B chunks (@msgpack decodeMultiStream)", () => drainTheirs(smallChunks))
+
+const bin32 = (size: number): Uint8Array => {
+  const out = new Uint8Array(5 + size).fill(0xab)
+  out[0] = 0xc6
+  new DataView(out.buffer).setUint32(1, size)
+  return out
+}
+for (const mib of [4, 8, 16, 32]) {
+  const chunks = chunked(bin32(mib << 20), 64 * 1024)
+  await timed(`stream one ${mib} MiB bin in 64 KiB chunks (ours)`, () => drainOurs(chunks))
+  await timed(`stream one ${mib} MiB bin in 64 KiB chunks (@msgpack decodeMultiStream)`, () => drainTheirs(chunks), 1)
+}
