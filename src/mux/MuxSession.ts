@@ -46,6 +46,8 @@ export interface MuxSession {
   /** Completes with the reason once the session is closed. */
   readonly closed: Effect.Effect<MuxError>
   readonly isClosed: boolean
+  /** True once the peer sent GoAway: it refuses new streams from us, existing ones carry on. */
+  readonly peerGoneAway: boolean
   /** Live streams, opened and accepted. */
   readonly numStreams: number
 }

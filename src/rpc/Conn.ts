@@ -20,6 +20,10 @@ import type { MuxSession } from "../mux/MuxSession.ts"
 import { StreamClient } from "../msgpackrpc/StreamClient.ts"
 import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
 
+/** Sends our FIN on streams the server already closed (a reset one is gone already). */
+const closeAll = (clients: ReadonlyArray<StreamClient>): Effect.Effect<void> =>
+  Effect.forEach(clients, (client) => client.close, { discard: true })
+
 export class Conn {
   readonly address: string
   readonly session: MuxSession
@@ -63,7 +67,8 @@ export class Conn {
 
   /** True when new calls may use this Conn. */
   get usable(): boolean {
-    return !this.shouldClose && !this.closed && !this.session.isClosed
+    // After the server's GoAway its idle streams would still work, but it asked for new work to go elsewhere.
+    return !this.shouldClose && !this.closed && !this.session.isClosed && !this.session.peerGoneAway
   }
 
   markForUse(now: number): void {
@@ -73,15 +78,21 @@ export class Conn {
 
   /** Consul `getClient`: the most recently returned stream client, or a new stream. */
   readonly takeClient: Effect.Effect<StreamClient, MuxError> = Effect.suspend(() => {
-    const client = this.free.pop()
-    if (client !== undefined) {
-      this.inUse++
-      return Effect.succeed(client)
+    let stale: Array<StreamClient> | undefined
+    for (let client = this.free.pop(); client !== undefined; client = this.free.pop()) {
+      if (!client.stream.isClosed) {
+        this.inUse++
+        return stale === undefined ? Effect.succeed(client) : Effect.as(closeAll(stale), client)
+      }
+      // The server FIN'd or reset it while it sat idle: a request on it would get EOF or RST.
+      stale ??= []
+      stale.push(client)
     }
-    return Effect.map(this.session.open, (stream) => {
+    const open = Effect.map(this.session.open, (stream) => {
       this.inUse++
       return new StreamClient(stream, this.streamByte, this.decoder)
     })
+    return stale === undefined ? open : Effect.andThen(closeAll(stale), open)
   })
 
   /** Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. */
@@ -91,6 +102,12 @@ export class Conn {
       this.free.push(client)
       return Effect.void
     }
+    return client.close
+  }
+
+  /** A client whose call got a remote error is in step but not reused (Consul's `sc.Close()`): FIN it. */
+  closeClient(client: StreamClient): Effect.Effect<void> {
+    this.inUse--
     return client.close
   }
 

@@ -43,9 +43,9 @@ export class DialLimiter<K, A, E> {
     })
   }
 
-  /** Releases every waiter with `error` (shutdown). */
-  failAll(error: E): void {
-    for (const deferred of this.inFlight.values()) Deferred.doneUnsafe(deferred, Exit.fail(error))
+  /** Releases every waiter with the error for its key (shutdown). */
+  failAll(error: (key: K) => E): void {
+    for (const [key, deferred] of this.inFlight) Deferred.doneUnsafe(deferred, Exit.fail(error(key)))
     this.inFlight.clear()
   }
 }

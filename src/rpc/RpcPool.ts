@@ -18,9 +18,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Schedule, Schema, SchemaTransformation, Scope } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
+import { asBytes } from "../msgpackrpc/Decoder.ts"
 import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
 import { RemoteError } from "../msgpackrpc/RemoteError.ts"
 import type { CallError, StreamClient } from "../msgpackrpc/StreamClient.ts"
@@ -163,8 +164,12 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     const conns = new Map<string, Conn>()
     const counters = new Map<string, PoolStats.Counters>()
     let closed = false
+    // Sessions and dial fibers live in a child scope made before the shutdown
+    // finalizer below, so that finalizer runs first (finalizers run in reverse):
+    // waiters and in-flight calls already see `closed` and fail with PoolClosed.
+    const connsScope = yield* Scope.fork(scope)
     const limiter = new DialLimiter<string, Conn, RpcError>((dial) => {
-      runFork(Effect.forkIn(dial, scope))
+      runFork(Effect.forkIn(dial, connsScope))
     })
 
     const countersFor = (key: string): PoolStats.Counters => {
@@ -183,7 +188,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       scope,
       Effect.suspend(() => {
         closed = true
-        limiter.failAll(poolClosed("", ""))
+        limiter.failAll((key) => poolClosed(key, ""))
         const all = [...conns.values()]
         conns.clear()
         return Effect.forEach(all, (conn) => conn.close, { discard: true })
@@ -208,7 +213,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
 
     const dial = (key: string, host: string, port: number): Effect.Effect<Conn, RpcError> =>
       Effect.gen(function*() {
-        const connScope = yield* Scope.fork(scope)
+        const connScope = yield* Scope.fork(connsScope)
         const session = yield* Transport.dial({ host, port, protocol, tls: options.tls, dialTimeout }).pipe(
           Effect.flatMap((socket) => Session.make(socket, { ...options.session, role: "client", address: key })),
           Scope.provide(connScope),
@@ -244,10 +249,12 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
           conn.markForUse(now())
           return Effect.succeed(conn)
         }
-        return Effect.map(limiter.join(key, dial(key, host, port)), (conn) => {
+        const fresh = Effect.map(limiter.join(key, dial(key, host, port)), (conn) => {
           conn.markForUse(now())
           return conn
         })
+        // A Conn the server sent GoAway on is still mapped: retire it (closed once its callers leave).
+        return conn === undefined ? fresh : Effect.andThen(clearConn(conn), fresh)
       })
 
     const rpc = (
@@ -264,9 +271,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       }
       const key = Transport.formatAddress(parsed.host, parsed.port)
       const counters = countersFor(key)
-      const call = { sent: false }
 
-      const attempt = (mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
+      const attempt = (call: { sent: boolean }, mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
         Effect.flatMap(acquire(key, parsed.host, parsed.port), (conn) =>
           Effect.uninterruptibleMask((restore) =>
             Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
@@ -300,11 +306,14 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
                   return Effect.as(Effect.andThen(conn.returnClient(client), releaseConn(conn)), exit.value)
                 }
                 const error = Cause.findErrorOption(exit.cause)
-                const keep = error._tag === "Some" && error.value instanceof RemoteError
+                // Consul and Nomad close the stream after any error, remote ones included: a Go
+                // server's ServeRequest loop FINs the stream after an unknown method or undecodable
+                // args, so reusing it would fail the next, unrelated call.
+                const remote = error._tag === "Some" && error.value instanceof RemoteError
                 const sessionDead = error._tag === "Some" && error.value instanceof MuxError &&
                   error.value.isSessionFatal
                 return Effect.andThen(
-                  keep ? conn.returnClient(client) : conn.discardClient(client),
+                  remote ? conn.closeClient(client) : conn.discardClient(client),
                   Effect.andThen(
                     sessionDead ? clearConn(conn) : Effect.void,
                     Effect.andThen(
@@ -319,14 +328,15 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
             })
           ))
 
-      const once = Effect.flatMap(attempt(true), (result) =>
-        result === Retry ? (attempt(false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result))
+      const once = (call: { sent: boolean }) =>
+        Effect.flatMap(attempt(call, true), (result) =>
+          result === Retry ? (attempt(call, false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result))
 
       return Effect.suspend(() => {
         counters.calls++
-        return once
-      }).pipe(
-        Effect.timeoutOrElse({
+        // Per run, not per rpc(): Effect.retry runs the same Effect again, and each run reports its own request.
+        const call = { sent: false }
+        return once(call).pipe(Effect.timeoutOrElse({
           duration: callOptions?.timeout ?? callTimeout,
           orElse: () =>
             Effect.fail(
@@ -338,7 +348,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
                 detail: `no reply within ${Duration.format(Duration.fromInputUnsafe(callOptions?.timeout ?? callTimeout))}`
               })
             )
-        }),
+        }))
+      }).pipe(
         Effect.tapError((error) =>
           Effect.sync(() => {
             counters.failures[error.reason] = (counters.failures[error.reason] ?? 0) + 1
@@ -447,6 +458,21 @@ export const ping = (address: string, options?: RpcPool.CallOptions): Effect.Eff
 
 /** A snapshot of the pool's stats. */
 export const stats: Effect.Effect<PoolStats.PoolStats, never, RpcPool> = RpcPool.use((pool) => pool.stats)
+
+/**
+ * Go `[]byte` for `method` schemas: go-msgpack writes it in the str family, so
+ * it decodes as a `string` when its bytes are valid UTF-8 and as a
+ * `Uint8Array` otherwise; this Schema turns either into a `Uint8Array` and
+ * encodes a `Uint8Array` as is.
+ *
+ * @category schemas
+ */
+export const Bytes = Schema.Union([Schema.String, Schema.Uint8Array]).pipe(
+  Schema.decodeTo(
+    Schema.Uint8Array,
+    SchemaTransformation.transform<Uint8Array, string | Uint8Array>({ decode: asBytes, encode: (bytes) => bytes })
+  )
+)
 
 /**
  * A typed method: args are encoded with `args`, the reply is decoded with

@@ -90,6 +90,21 @@ const secure = (socket: net.Socket, options: ServerTls, address: string): Effect
     secured.once("error", onError)
     secured.once("secure", () => {
       secured.off("error", onError)
+      // Node applies the client-certificate check (onServerSocketSecure) only to sockets a
+      // tls.Server made: a standalone server TLSSocket completes the handshake with a
+      // certificate from any CA and never sets `authorized`. Apply the same check here.
+      if (verifyClient) {
+        const handle = (secured as unknown as { _handle?: { verifyError?: () => Error | null } | null })._handle
+        const verifyError = typeof handle?.verifyError === "function"
+          ? handle.verifyError()
+          : new Error("cannot verify the client certificate")
+        if (verifyError !== null || secured.getPeerX509Certificate() === undefined) {
+          const detail = `client certificate rejected: ${verifyError?.message ?? "no certificate"}`
+          secured.destroy()
+          return resume(Effect.fail(new TransportError({ reason: "TlsFailed", address, detail, cause: verifyError })))
+        }
+        secured.authorized = true
+      }
       resume(Effect.succeed(secured))
     })
     return Effect.sync(() => secured.destroy())

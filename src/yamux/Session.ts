@@ -13,8 +13,8 @@
  * loses the session.
  *
  * Timers (keepalive, stream open and close timeouts) are fibers on the `Clock`
- * captured when the session was made, so TestClock drives them and none keeps
- * the process alive. They belong to the session's Scope.
+ * captured when the session was made, so TestClock drives them. They end with
+ * the session: closing its Scope leaves no timer behind to hold the process.
  *
  * @since 0.1.0
  */
@@ -27,6 +27,7 @@ import * as Config from "./Config.ts"
 import {
   encodeHeaderInto,
   flagACK,
+  flagFIN,
   flagRST,
   flagSYN,
   FrameDecoder,
@@ -56,6 +57,12 @@ export interface MakeOptions extends Config.Options {
   readonly address?: string | undefined
   /** Bytes already read off the transport after the preamble. */
   readonly initial?: Uint8Array | undefined
+  /**
+   * Test hook: the first stream id `open` allocates (it must have the role's parity), so
+   * id exhaustion can be reached without opening four billion streams. Default: 1 for a
+   * client, 2 for a server.
+   */
+  readonly firstStreamId?: number | undefined
 }
 
 const violationDetail = (v: FrameViolation): string => {
@@ -85,6 +92,8 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   /** The stream receiving the current Data frame's body (undefined: drain it). */
   private dataTarget: Stream | undefined = undefined
+  /** The current Data frame carries FIN: apply it after the body's last byte (see `handleStreamMessage`). */
+  private finPending = false
 
   private readonly acceptQueue: Array<Stream> = []
   private acceptWaiter: (() => void) | undefined = undefined
@@ -115,7 +124,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     this.config = Config.make(options)
     this.maxStreamWindowSize = this.config.maxStreamWindowSize
     this.address = options.address ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
-    this.nextStreamId = options.role === "client" ? 1 : 2
+    this.nextStreamId = options.firstStreamId ?? (options.role === "client" ? 1 : 2)
     this.fork = fork
     // A legitimate peer never sends more than the window we granted in one frame.
     this.decoder = new FrameDecoder(this, this.config.maxStreamWindowSize)
@@ -130,6 +139,10 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     socket.on("error", (cause) => this.fail("ConnectionLost", cause.message, cause))
     socket.on("close", () => this.fail("ConnectionLost", "connection closed"))
     if (initial !== undefined && initial.length > 0) this.onChunk(initial)
+    // A transport that ended or closed before we listened will never tell us again.
+    if (socket.destroyed || socket.readableEnded) {
+      this.fail("ConnectionLost", "connection closed before the session started")
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -138,6 +151,10 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   get isClosed(): boolean {
     return this.closedError !== undefined
+  }
+
+  get peerGoneAway(): boolean {
+    return this.remoteGoAway
   }
 
   get numStreams(): number {
@@ -265,21 +282,37 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     }
   }
 
-  onData(_streamId: number, piece: Uint8Array): void {
-    this.dataTarget?.deliver(piece)
+  onData(streamId: number, piece: Uint8Array, last: boolean): void {
+    const target = this.dataTarget
+    if (target === undefined) return
+    target.deliver(piece)
+    if (last && this.finPending) {
+      this.finPending = false
+      // A local reset while the body was in flight makes the FIN moot.
+      if (target.state !== "Reset" && !target.processFlags(flagFIN)) {
+        this.protocolError(`unexpected flags ${flagFIN} on stream ${streamId}`)
+      }
+    }
   }
 
   private handleStreamMessage(type: number, flags: number, id: number, length: number): void {
     this.dataTarget = undefined
+    this.finPending = false
     if ((flags & flagSYN) !== 0 && !this.incomingStream(id)) return
     const stream = this.streams.get(id)
     // Frames for streams we no longer know are drained and ignored, as in Go.
     if (stream === undefined) return
-    if (!stream.processFlags(flags)) return this.protocolError(`unexpected flags ${flags} on stream ${id}`)
+    // Go reads a Data body whole before anyone sees its FIN. Here the body may span many
+    // socket reads, and a reader woken by the FIN would report EOF before the bytes arrived.
+    const deferFin = type === typeData && length > 0 && (flags & (flagFIN | flagRST)) === flagFIN
+    if (!stream.processFlags(deferFin ? flags & ~flagFIN : flags)) {
+      return this.protocolError(`unexpected flags ${flags} on stream ${id}`)
+    }
     if (type === typeWindowUpdate) return stream.growSendWindow(length)
     if (length === 0) return
     if (!stream.reserve(length)) return this.protocolError(`stream ${id} exceeded its receive window`)
     this.dataTarget = stream
+    this.finPending = deferFin
   }
 
   /** Go `incomingStream`. Returns false when the session failed. */
@@ -374,6 +407,8 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   }
 
   closing(stream: Stream): void {
+    // After the session closed nothing would cancel the timer, and it would hold the process for minutes.
+    if (this.closedError !== undefined) return
     const id = stream.id
     const timer = this.fork(Effect.andThen(
       Effect.sleep(this.config.streamCloseTimeout),

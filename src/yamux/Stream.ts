@@ -38,6 +38,15 @@ export type StreamState =
 /** Payloads up to this size are copied next to their header so a small frame is one buffer. */
 const coalesceLimit = 16 * 1024
 
+/**
+ * The largest Data frame a write queues at once. Without a cap a peer granting a large
+ * window (or a large `maxStreamWindowSize` on both ends) gets one frame as big as the write,
+ * which lands on the socket past the session's "peer is not reading" limit (4 x the
+ * smallest write buffer, 64 KiB) and kills a healthy session. Capped, the congestion check
+ * runs between frames.
+ */
+const maxDataFrame = 64 * 1024
+
 export class Stream implements MuxStream {
   readonly id: number
   state: StreamState
@@ -51,6 +60,11 @@ export class Stream implements MuxStream {
   private readonly chunks: Array<Uint8Array> = []
   private head = 0
   private buffered = 0
+  /**
+   * Body bytes `reserve` counted that have not arrived yet. They are spoken for: a window
+   * update computed while a frame is half-received must not grant them again.
+   */
+  private inflight = 0
 
   /** The one parked reader or writer; a stream carries one call at a time. */
   private readWaiter: (() => void) | undefined = undefined
@@ -128,11 +142,13 @@ export class Stream implements MuxStream {
   reserve(length: number): boolean {
     if (length > this.recvWindow) return false
     this.recvWindow -= length
+    this.inflight += length
     return true
   }
 
   /** A piece of Data frame body, already counted by `reserve`. */
   deliver(piece: Uint8Array): void {
+    this.inflight -= piece.length
     // A FIN may ride on the frame that carries the last data, so Closed still buffers.
     if (this.state === "Reset") return
     this.chunks.push(piece)
@@ -207,7 +223,7 @@ export class Stream implements MuxStream {
       if (this.host.congested) {
         return Effect.flatMap(this.host.awaitDrain, () => this.writeFrom(data, offset))
       }
-      const n = Math.min(this.sendWindow, remaining)
+      const n = Math.min(this.sendWindow, remaining, maxDataFrame)
       const flags = this.sendFlags()
       this.sendWindow -= n
       const piece = offset === 0 && n === data.length ? data : data.subarray(offset, offset + n)
@@ -282,7 +298,7 @@ export class Stream implements MuxStream {
    */
   sendWindowUpdate(extraFlags: number): void {
     const max = this.host.maxStreamWindowSize
-    const delta = max - this.buffered - this.recvWindow
+    const delta = max - this.buffered - this.inflight - this.recvWindow
     const flags = this.sendFlags() | extraFlags
     if (delta < max / 2 && flags === 0) return
     if (this.sessionError !== undefined || this.state === "Reset") return
@@ -297,11 +313,12 @@ export class Stream implements MuxStream {
   }
 
   private finish(): void {
-    this.wake()
+    // Forget first: a woken fiber resumes synchronously, and must not find the stream still counted.
     this.host.forget(this)
     const onFinish = this.onFinish
     this.onFinish = undefined
     onFinish?.()
+    this.wake()
   }
 
   private wake(): void {
