@@ -241,18 +241,17 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
         return conn
       })
 
+    /**
+     * The Conn for `key`, dialling through the limiter when there is none. The
+     * caller marks it for use inside its uninterruptible region, so an
+     * interruption can never leave a caller counted that will not release.
+     */
     const acquire = (key: string, host: string, port: number): Effect.Effect<Conn, RpcError> =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(poolClosed(key, ""))
         const conn = conns.get(key)
-        if (conn !== undefined && conn.usable) {
-          conn.markForUse(now())
-          return Effect.succeed(conn)
-        }
-        const fresh = Effect.map(limiter.join(key, dial(key, host, port)), (conn) => {
-          conn.markForUse(now())
-          return conn
-        })
+        if (conn !== undefined && conn.usable) return Effect.succeed(conn)
+        const fresh = limiter.join(key, dial(key, host, port))
         // A Conn the server sent GoAway on is still mapped: retire it (closed once its callers leave).
         return conn === undefined ? fresh : Effect.andThen(clearConn(conn), fresh)
       })
@@ -273,9 +272,10 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       const counters = countersFor(key)
 
       const attempt = (call: { sent: boolean }, mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
-        Effect.flatMap(acquire(key, parsed.host, parsed.port), (conn) =>
-          Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(acquire(key, parsed.host, parsed.port)), (conn) => {
+            conn.markForUse(now())
+            return Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
               if (Exit.isFailure(taken)) {
                 // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
                 const error = Cause.findErrorOption(taken.cause)
@@ -326,7 +326,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
                 )
               })
             })
-          ))
+          })
+        )
 
       const once = (call: { sent: boolean }) =>
         Effect.flatMap(attempt(call, true), (result) =>
