@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Data } from "effect"
+import { TransportError } from "../wire/TransportError.ts"
 
 /**
  * - `DialFailed`: no connection to the server (refused, unreachable, TLS or preamble refused).
@@ -66,7 +67,8 @@ export class RpcError extends Data.TaggedError("RpcError")<{
       case "ProtocolError":
         return false
       default:
-        return !this.sent
+        // A refused TLS handshake or preamble will be refused again.
+        return !this.sent && !(this.cause instanceof TransportError && !this.cause.isRetryable)
     }
   }
 }

@@ -104,7 +104,9 @@ describe.runIf(goAvailable())("Go peer", () => {
           assert.deepStrictEqual(first, { Conns: 1, Streams: 1, Served: 1, Live: 1 })
 
           const load = yield* goClient([...connection(server), "-calls", "10", "-concurrency", "2"])
-          assert.strictEqual(load.json?.streams, 2)
+          // One goroutine may finish every call before the other starts: one or two streams.
+          const loadStreams = load.json?.streams ?? 0
+          assert.isTrue(loadStreams === 1 || loadStreams === 2, `streams ${loadStreams}`)
 
           // The first two clients have exited; their sessions must be gone (Live back to 1).
           let last = first
@@ -116,7 +118,7 @@ describe.runIf(goAvailable())("Go peer", () => {
           }
           assert.strictEqual(last.Live, 1)
           assert.strictEqual(last.Conns, 3 + probes)
-          assert.strictEqual(last.Streams, 4 + probes)
+          assert.strictEqual(last.Streams, 2 + loadStreams + probes)
           assert.strictEqual(last.Served, 12 + probes)
 
           const echo = yield* Effect.promise(() =>

@@ -1,0 +1,318 @@
+/**
+ * A bounded pool of whole connections, one caller per connection at a time:
+ * go-redis's `internal/pool` in Effect form, for protocols that do not
+ * multiplex (Redis, SQL, most TCP services). The connection type is
+ * generic; the pool only needs an Effect that dials one.
+ *
+ * **What it does**
+ *
+ * - `poolSize` turns with a fast path and FIFO waiters; a wait longer than
+ *   `poolTimeout` fails with `PoolTimeout`.
+ * - Idle list LIFO (FIFO with `poolFIFO`); a connection past
+ *   `connMaxIdleTime` or its (jittered) lifetime is never handed out but
+ *   closed and counted stale; with a `closeSignal`, one that dies while idle
+ *   is dropped when it dies.
+ * - `minIdleConns` kept warm, `maxIdleConns`, `maxActiveConns`,
+ *   `maxConcurrentDials`; per-attempt `dialTimeout` with a retry `Schedule`.
+ * - go-redis's dial-error breaker: after `breakerThreshold` (default
+ *   `poolSize`) dials fail in a row, a `get` that would dial fails at once
+ *   with `BreakerOpen` while one background probe redials every second.
+ * - A reaper every `idleCheckFrequency`; go-redis v9 stats.
+ *
+ * Time comes only from `Clock` and `Schedule`, so `TestClock` drives every
+ * timeout, the reaper, the probe and lifetimes; every background fiber lives
+ * in the pool's scope.
+ *
+ * @since 0.1.0
+ */
+import type { Context } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Random, Scope } from "effect"
+import { dual } from "effect/Function"
+import type { Pipeable } from "effect/Pipeable"
+import { pipeArguments } from "effect/Pipeable"
+import { hasProperty } from "effect/Predicate"
+import { Core } from "./Core.ts"
+import * as Dialer from "./Dialer.ts"
+import { Lease } from "./Lease.ts"
+import type { PooledConn } from "./PooledConn.ts"
+import { Entry } from "./PooledConn.ts"
+import { PoolError } from "./PoolError.ts"
+import type { Options } from "./PoolOptions.ts"
+import { normalize } from "./PoolOptions.ts"
+import type { PoolStats } from "./PoolStats.ts"
+
+/**
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId = "~effect-connpool/ConnPool"
+
+/**
+ * The pool: go-redis's `Pooler`, with Effects for methods.
+ *
+ * **Gotchas**
+ *
+ * - A connection from `get` or `newConn` must go back through exactly one
+ *   `put` or `remove` (or `closeConn`); until then it keeps its turn.
+ *   `use` does this for you, interruption included; prefer it.
+ * - `put`/`remove`/`closeConn` of a connection that is not out (already put
+ *   back, closed, or from another pool) do nothing.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConnPool<A> extends Pipeable {
+  readonly [TypeId]: typeof TypeId
+  /** The `name` option: names the pool in errors. */
+  readonly name: string
+  /**
+   * Dials a connection outside the turns and the idle list (go-redis
+   * `NewConn`): counted in `len` and against `maxActiveConns` (fails with
+   * `PoolExhausted` there), subject to the breaker. `put` closes it.
+   */
+  readonly newConn: Effect.Effect<PooledConn<A>, PoolError>
+  /** Closes a connection now, wherever it is; if it was lent by `get`, its turn is freed. */
+  readonly closeConn: (conn: PooledConn<A>) => Effect.Effect<void>
+  /**
+   * Takes a turn (waiting up to `poolTimeout`), then hands out the most
+   * recently used healthy idle connection (the oldest with `poolFIFO`), or
+   * dials one.
+   */
+  readonly get: Effect.Effect<PooledConn<A>, PoolError>
+  /** Returns a connection from `get`: pooled, or closed when it must not be; frees its turn. */
+  readonly put: (conn: PooledConn<A>) => Effect.Effect<void>
+  /** Returns a broken connection from `get`: closed, turn freed. `reason` is logged at debug level. */
+  readonly remove: (conn: PooledConn<A>, reason?: unknown) => Effect.Effect<void>
+  /** Open connections: idle, in use, and from `newConn`. */
+  readonly len: Effect.Effect<number>
+  /** Idle connections. */
+  readonly idleLen: Effect.Effect<number>
+  /** A snapshot of the counters and gauges. */
+  readonly stats: Effect.Effect<PoolStats>
+  /**
+   * Closes the pool: queued and later `get`s fail with `PoolClosed`, idle
+   * connections close now, in-use ones when they come back, background
+   * fibers stop. Closing the pool's scope does this too. Idempotent.
+   */
+  readonly close: Effect.Effect<void>
+  /**
+   * Closes the connections `predicate` matches: idle ones now, in-use ones
+   * when they come back. Succeeds with how many matched.
+   */
+  readonly filter: (predicate: (conn: PooledConn<A>) => boolean) => Effect.Effect<number>
+  /** Closes idle connections past `connMaxIdleTime` or their lifetime; succeeds with how many. */
+  readonly reapStaleConns: Effect.Effect<number>
+}
+
+interface ConnPoolImpl<A> extends ConnPool<A> {
+  readonly core: Core<A>
+}
+
+/**
+ * @category guards
+ * @since 0.1.0
+ */
+export const isConnPool = (u: unknown): u is ConnPool<unknown> => hasProperty(u, TypeId)
+
+/**
+ * Creates a pool in the current `Scope`; closing the scope closes the pool.
+ *
+ * **When to use**
+ *
+ * For a protocol that needs a whole connection per request. For a
+ * multiplexed protocol, share one connection instead.
+ *
+ * **Details**
+ *
+ * `dial` runs with the connection's own `Scope` provided: acquire the
+ * connection with `Effect.acquireRelease` and the pool closes it by closing
+ * that scope. Every option and its default is on `Options`; invalid values
+ * fail with `PoolError` / `InvalidOption`.
+ *
+ * **Example** (A pool of fake connections)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConnPool } from "effect-connpool"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* ConnPool.make({
+ *     name: "127.0.0.1:6379",
+ *     dial: Effect.acquireRelease(Effect.succeed({ id: 1 }), () => Effect.void),
+ *     poolSize: 4
+ *   })
+ *   const id = yield* ConnPool.use(pool, (conn) => Effect.succeed(conn.id))
+ *   return [id, (yield* pool.stats).misses]
+ * }).pipe(Effect.scoped)
+ * // => [1, 1]
+ * ```
+ *
+ * @see {@link use} to borrow a connection for one effect
+ * @see {@link layer} to provide a pool as a service
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <A, E, R>(
+  options: Options<A, E, R>
+): Effect.Effect<ConnPool<A>, PoolError, Scope.Scope | Exclude<R, Scope.Scope>> =>
+  Effect.uninterruptible(Effect.gen(function*() {
+    const config = normalize(options)
+    if (!("turns" in config)) return yield* Effect.fail(new PoolError({ reason: config }))
+    const scope = yield* Effect.scope
+    const services = yield* Effect.context<Exclude<R, Scope.Scope>>()
+    const clock = yield* Clock.Clock
+    const random = yield* Random.Random
+    const background = yield* Scope.fork(scope, "parallel")
+    const core = new Core<A>({
+      config,
+      clock,
+      random,
+      dialer: Dialer.make({
+        dial: options.dial,
+        services: services as Context.Context<never>,
+        name: config.name,
+        dialTimeout: config.dialTimeout,
+        dialRetry: config.dialRetry
+      }),
+      closeSignal: options.closeSignal,
+      background
+    })
+    yield* Scope.addFinalizer(scope, core.close)
+
+    const probeDial = core.dialer.attempt((_, connScope) => Scope.close(connScope, Exit.void))
+    yield* Effect.forkIn(core.turns.timer(clock, config.poolTimeoutMillis), background)
+    yield* Effect.forkIn(core.breaker.probe(probeDial, config.breakerProbe, () => core.checkMinIdle()), background)
+    if (config.minIdleConns > 0) {
+      yield* Effect.forkIn(core.warmer, background)
+      core.checkMinIdle()
+    }
+    if (
+      Duration.isFinite(config.idleCheckFrequency) &&
+      (config.connMaxIdleTimeMillis !== Infinity || config.connMaxLifetimeMillis !== Infinity)
+    ) {
+      yield* Effect.forkIn(core.reaper(), background)
+    }
+    return makePool(core)
+  }))
+
+const makePool = <A>(core: Core<A>): ConnPool<A> => {
+  const toEntry = (conn: PooledConn<A>): Entry<A> | undefined =>
+    conn instanceof Entry && conn.owner === core ? conn as Entry<A> : undefined
+  const self: ConnPoolImpl<A> = {
+    [TypeId]: TypeId,
+    core,
+    name: core.config.name,
+    newConn: Effect.suspend(() => {
+      const lease = new Lease(core, false)
+      return Effect.onExitPrimitive(
+        Effect.withFiber((fiber) => {
+          const pending = lease.start(fiber.currentDispatcher)
+          return pending === undefined
+            ? Effect.succeed(lease.entry as PooledConn<A>)
+            : Effect.map(pending, () => lease.entry as PooledConn<A>)
+        }),
+        (exit) => lease.finishGet(exit)
+      )
+    }),
+    closeConn: (conn) =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        const entry = toEntry(conn)
+        return (entry === undefined ? undefined : core.removeUnsafe(entry)) ?? Effect.void
+      })),
+    get: Effect.suspend(() => {
+      const lease = new Lease(core, true)
+      return Effect.onExitPrimitive(
+        Effect.withFiber((fiber) => {
+          const pending = lease.start(fiber.currentDispatcher)
+          return pending === undefined
+            ? Effect.succeed(lease.entry as PooledConn<A>)
+            : Effect.map(pending, () => lease.entry as PooledConn<A>)
+        }),
+        (exit) => lease.finishGet(exit)
+      )
+    }),
+    put: (conn) =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        const entry = toEntry(conn)
+        return (entry === undefined ? undefined : core.putUnsafe(entry)) ?? Effect.void
+      })),
+    remove: (conn, reason) =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        const entry = toEntry(conn)
+        const close = entry === undefined ? undefined : core.removeUnsafe(entry)
+        if (close === undefined) return Effect.void
+        return reason === undefined
+          ? close
+          : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), close)
+      })),
+    len: Effect.sync(() => core.conns.size),
+    idleLen: Effect.sync(() => core.idle.size),
+    stats: Effect.sync(() => core.stats()),
+    close: core.close,
+    filter: (predicate) => core.filter(predicate),
+    reapStaleConns: core.reapStaleConns,
+    pipe() {
+      return pipeArguments(this, arguments)
+    }
+  }
+  return self
+}
+
+/**
+ * Borrows a connection for one effect: gets one, runs `f` with it, puts it
+ * back when `f` succeeds and removes (closes) it when `f` fails or is
+ * interrupted.
+ *
+ * **Details**
+ *
+ * When a turn and a healthy idle connection are free, nothing waits and no
+ * fiber, scope or finalizer registration is allocated: the connection is
+ * taken and returned synchronously around `f`.
+ *
+ * **Gotchas**
+ *
+ * Any failure of `f` removes the connection. Catch errors that leave the
+ * connection usable (a Redis error reply, say) inside `f`.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const use: {
+  <A, B, E, R>(f: (conn: A) => Effect.Effect<B, E, R>): (self: ConnPool<A>) => Effect.Effect<B, E | PoolError, R>
+  <A, B, E, R>(self: ConnPool<A>, f: (conn: A) => Effect.Effect<B, E, R>): Effect.Effect<B, E | PoolError, R>
+} = dual(2, <A, B, E, R>(
+  self: ConnPool<A>,
+  f: (conn: A) => Effect.Effect<B, E, R>
+): Effect.Effect<B, E | PoolError, R> => {
+  const lease = new Lease((self as ConnPoolImpl<A>).core, true)
+  return Effect.onExitPrimitive(
+    Effect.withFiber((fiber): Effect.Effect<B, E | PoolError, R> => {
+      const pending = lease.start(fiber.currentDispatcher)
+      if (pending === undefined) return f(lease.entry!.conn)
+      return Effect.flatMap(pending, () => f(lease.entry!.conn))
+    }),
+    (exit) => lease.finishUse(exit)
+  )
+})
+
+/**
+ * A Layer providing a pool under `tag`; the pool closes with the layer.
+ *
+ * **Example** (A pool as a service)
+ *
+ * ```ts
+ * import { Context, Effect } from "effect"
+ * import { ConnPool } from "effect-connpool"
+ *
+ * class Redis extends Context.Service<Redis, ConnPool.ConnPool<Conn>>()("app/Redis") {}
+ * const RedisLive = ConnPool.layer(Redis, { name: "127.0.0.1:6379", dial })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <I, A, E, R>(
+  tag: Context.Key<I, ConnPool<A>>,
+  options: Options<A, E, R>
+): Layer.Layer<I, PoolError, Exclude<R, Scope.Scope>> => Layer.effect(tag, make(options))

@@ -1,0 +1,218 @@
+/**
+ * `ConnPool.make`'s options (go-redis's names, camelCase), their defaults as
+ * named constants, and their normalisation into the `Config` the pool runs
+ * on: every default applied, every duration turned into millis, every bound
+ * checked, once, before the pool exists.
+ *
+ * @since 0.1.0
+ */
+import type { Effect } from "effect"
+import { Duration, Option, Schedule } from "effect"
+import type { DialError } from "./PoolError.ts"
+import { InvalidOption } from "./PoolError.ts"
+
+/** Default `name`: `"ConnPool"`. @since 0.1.0 */
+export const defaultName = "ConnPool"
+/** Default `poolSize`: 10 turns. @since 0.1.0 */
+export const defaultPoolSize = 10
+/** Default `poolTimeout`: 4 seconds. @since 0.1.0 */
+export const defaultPoolTimeout: Duration.Duration = Duration.seconds(4)
+/** Default `dialTimeout`: 5 seconds per attempt. @since 0.1.0 */
+export const defaultDialTimeout: Duration.Duration = Duration.seconds(5)
+/** Default number of dial attempts: 5 (go-redis `DialerRetries`). @since 0.1.0 */
+export const defaultDialAttempts = 5
+/** Default pause between dial attempts: 100 ms (go-redis `DialerRetryTimeout`). @since 0.1.0 */
+export const defaultDialRetryBackoff: Duration.Duration = Duration.millis(100)
+/**
+ * Default `dialRetry`: `defaultDialAttempts` attempts in all, `defaultDialRetryBackoff` apart.
+ * @since 0.1.0
+ */
+export const defaultDialRetry: Schedule.Schedule<unknown, DialError> = Schedule.spaced(defaultDialRetryBackoff).pipe(
+  Schedule.upTo({ times: defaultDialAttempts - 1 })
+)
+/** Default `minIdleConns`: 0, no warm-up. @since 0.1.0 */
+export const defaultMinIdleConns = 0
+/** Default `maxIdleConns`: no cap (`Infinity`). @since 0.1.0 */
+export const defaultMaxIdleConns = Infinity
+/** Default `maxActiveConns`: no cap (`Infinity`). @since 0.1.0 */
+export const defaultMaxActiveConns = Infinity
+/** Default `connMaxIdleTime`: 30 minutes. @since 0.1.0 */
+export const defaultConnMaxIdleTime: Duration.Duration = Duration.minutes(30)
+/** Default `connMaxLifetime`: none (`Duration.infinity`). @since 0.1.0 */
+export const defaultConnMaxLifetime: Duration.Duration = Duration.infinity
+/** Default `connMaxLifetimeJitter`: none. @since 0.1.0 */
+export const defaultConnMaxLifetimeJitter: Duration.Duration = Duration.zero
+/** Default `idleCheckFrequency`: the reaper runs every minute. @since 0.1.0 */
+export const defaultIdleCheckFrequency: Duration.Duration = Duration.minutes(1)
+/** Default `breakerProbe`: the breaker's probe redials every second. @since 0.1.0 */
+export const defaultBreakerProbe: Schedule.Schedule<unknown, DialError> = Schedule.spaced(Duration.seconds(1))
+
+/**
+ * Options of `ConnPool.make`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<A, E, R> {
+  /**
+   * Opens one connection. It runs with the connection's own `Scope`: closing
+   * that scope (which the pool does when it drops the connection) closes it,
+   * so acquire the socket with `Effect.acquireRelease`. Its other services
+   * come from where `make` ran, overridden by the caller's.
+   */
+  readonly dial: Effect.Effect<A, E, R>
+  /**
+   * An Effect that completes (either way) when the connection closes by
+   * itself, e.g. when its socket emits `close`. The pool watches it: a
+   * connection that dies while idle is dropped at once (counted in
+   * `staleConns`), one that dies in use is closed when it comes back.
+   * Default: none, so a dead idle connection is found by its user.
+   */
+  readonly closeSignal?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+  /** Names the pool in its errors, usually the server address. Default `"ConnPool"`. */
+  readonly name?: string | undefined
+  /** Turns: connections in use (and dials for `get`) at once. Default 10. */
+  readonly poolSize?: number | undefined
+  /** Hand out the longest-idle connection first instead of the most recent. Default false (LIFO). */
+  readonly poolFIFO?: boolean | undefined
+  /** Longest wait for a turn before `get` fails with `PoolTimeout`. 0 never waits. Default 4 s. */
+  readonly poolTimeout?: Duration.Input | undefined
+  /** Longest one dial attempt may take before it fails with `DialTimeout`. Default 5 s. */
+  readonly dialTimeout?: Duration.Input | undefined
+  /**
+   * Retries of a failed dial attempt; its input is the attempt's error.
+   * Default: 5 attempts in all, 100 ms apart.
+   */
+  readonly dialRetry?: Schedule.Schedule<unknown, DialError> | undefined
+  /** Idle connections kept open in the background, never past `poolSize` in all. Default 0. */
+  readonly minIdleConns?: number | undefined
+  /** Most idle connections kept; a put beyond it closes the connection. Default no cap. */
+  readonly maxIdleConns?: number | undefined
+  /**
+   * Hard cap on open connections, dials in progress included. `get` waits
+   * (up to `poolTimeout`) rather than fail there, since turns never exceed it;
+   * `newConn` fails with `PoolExhausted`. Default no cap.
+   */
+  readonly maxActiveConns?: number | undefined
+  /** Dials in progress at once; further dials wait. Default and maximum `poolSize`. */
+  readonly maxConcurrentDials?: number | undefined
+  /** An idle connection unused this long is stale: closed, never handed out. Default 30 min. */
+  readonly connMaxIdleTime?: Duration.Input | undefined
+  /** A connection this old is stale: closed, never handed out. Default none. */
+  readonly connMaxLifetime?: Duration.Input | undefined
+  /**
+   * Each connection's lifetime is `connMaxLifetime` ± a uniform random
+   * amount up to this, so connections dialled together do not all expire
+   * together. Default 0.
+   */
+  readonly connMaxLifetimeJitter?: Duration.Input | undefined
+  /** Period of the reaper closing stale idle connections; `Infinity` disables it. Default 1 min. */
+  readonly idleCheckFrequency?: Duration.Input | undefined
+  /** Consecutive failed dials that open the breaker. Default `poolSize`. */
+  readonly breakerThreshold?: number | undefined
+  /** When the open breaker's probe redials. Default every second. */
+  readonly breakerProbe?: Schedule.Schedule<unknown, DialError> | undefined
+}
+
+/**
+ * The normalised options. Durations are millis (`Infinity` for none).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Config {
+  readonly name: string
+  readonly poolSize: number
+  /** `min(poolSize, maxActiveConns)`: the number of turns. */
+  readonly turns: number
+  readonly poolFIFO: boolean
+  readonly poolTimeout: Duration.Duration
+  readonly poolTimeoutMillis: number
+  readonly dialTimeout: Duration.Duration
+  readonly dialRetry: Schedule.Schedule<unknown, DialError>
+  readonly minIdleConns: number
+  readonly maxIdleConns: number
+  readonly maxActiveConns: number
+  readonly maxConcurrentDials: number
+  readonly connMaxIdleTimeMillis: number
+  readonly connMaxLifetimeMillis: number
+  readonly connMaxLifetimeJitterMillis: number
+  readonly idleCheckFrequency: Duration.Duration
+  readonly breakerThreshold: number
+  readonly breakerProbe: Schedule.Schedule<unknown, DialError>
+}
+
+/**
+ * Applies defaults and checks bounds. Clamps where go-redis clamps
+ * (`maxConcurrentDials` and `minIdleConns` to the turns), rejects the rest.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidOption => {
+  const name = options.name ?? defaultName
+  const invalid = (option: string, detail: string) => new InvalidOption({ pool: name, option, detail })
+  const count = (option: string, value: number | undefined, fallback: number, min: number): number | InvalidOption => {
+    const n = value ?? fallback
+    if (Number.isNaN(n) || n < min || (Number.isFinite(n) && !Number.isInteger(n))) {
+      return invalid(option, `expected an integer >= ${min}${fallback === Infinity ? " or Infinity" : ""}, got ${n}`)
+    }
+    if (!Number.isFinite(n) && fallback !== Infinity) return invalid(option, `expected a finite integer, got ${n}`)
+    return n
+  }
+  const duration = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration) => {
+    const d = value === undefined ? Option.some(fallback) : Duration.fromInput(value)
+    if (Option.isNone(d) || Duration.isNegative(d.value)) return invalid(option, `expected a duration >= 0`)
+    return d.value
+  }
+
+  const poolSize = count("poolSize", options.poolSize, defaultPoolSize, 1)
+  if (typeof poolSize !== "number") return poolSize
+  const maxActiveConns = count("maxActiveConns", options.maxActiveConns, defaultMaxActiveConns, 1)
+  if (typeof maxActiveConns !== "number") return maxActiveConns
+  const turns = Math.min(poolSize, maxActiveConns)
+  const minIdleConns = count("minIdleConns", options.minIdleConns, defaultMinIdleConns, 0)
+  if (typeof minIdleConns !== "number") return minIdleConns
+  const maxIdleConns = count("maxIdleConns", options.maxIdleConns, defaultMaxIdleConns, 0)
+  if (typeof maxIdleConns !== "number") return maxIdleConns
+  const maxConcurrentDials = count("maxConcurrentDials", options.maxConcurrentDials, turns, 1)
+  if (typeof maxConcurrentDials !== "number") return maxConcurrentDials
+  const breakerThreshold = count("breakerThreshold", options.breakerThreshold, poolSize, 1)
+  if (typeof breakerThreshold !== "number") return breakerThreshold
+
+  const poolTimeout = duration("poolTimeout", options.poolTimeout, defaultPoolTimeout)
+  if (!Duration.isDuration(poolTimeout)) return poolTimeout
+  const dialTimeout = duration("dialTimeout", options.dialTimeout, defaultDialTimeout)
+  if (!Duration.isDuration(dialTimeout)) return dialTimeout
+  const connMaxIdleTime = duration("connMaxIdleTime", options.connMaxIdleTime, defaultConnMaxIdleTime)
+  if (!Duration.isDuration(connMaxIdleTime)) return connMaxIdleTime
+  const connMaxLifetime = duration("connMaxLifetime", options.connMaxLifetime, defaultConnMaxLifetime)
+  if (!Duration.isDuration(connMaxLifetime)) return connMaxLifetime
+  const jitter = duration("connMaxLifetimeJitter", options.connMaxLifetimeJitter, defaultConnMaxLifetimeJitter)
+  if (!Duration.isDuration(jitter)) return jitter
+  const idleCheckFrequency = duration("idleCheckFrequency", options.idleCheckFrequency, defaultIdleCheckFrequency)
+  if (!Duration.isDuration(idleCheckFrequency)) return idleCheckFrequency
+  if (Duration.isZero(idleCheckFrequency)) return invalid("idleCheckFrequency", "expected a duration > 0")
+
+  const lifetimeMillis = Duration.toMillis(connMaxLifetime)
+  return {
+    name,
+    poolSize,
+    turns,
+    poolFIFO: options.poolFIFO ?? false,
+    poolTimeout,
+    poolTimeoutMillis: Duration.toMillis(poolTimeout),
+    dialTimeout,
+    dialRetry: options.dialRetry ?? defaultDialRetry,
+    minIdleConns: Math.min(minIdleConns, turns),
+    maxIdleConns,
+    maxActiveConns,
+    maxConcurrentDials: Math.min(maxConcurrentDials, turns),
+    connMaxIdleTimeMillis: Duration.isZero(connMaxIdleTime) ? Infinity : Duration.toMillis(connMaxIdleTime),
+    connMaxLifetimeMillis: lifetimeMillis === 0 ? Infinity : lifetimeMillis,
+    connMaxLifetimeJitterMillis: Math.min(Duration.toMillis(jitter), lifetimeMillis === 0 ? 0 : lifetimeMillis),
+    idleCheckFrequency,
+    breakerThreshold,
+    breakerProbe: options.breakerProbe ?? defaultBreakerProbe
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Pool statistics with go-redis v9's fields. Counters live in a mutable
+ * `Counters` inside the pool; gauges are read when a snapshot is taken, and
+ * every snapshot is a fresh immutable value.
+ *
+ * @since 0.1.0
+ */
+import { Duration } from "effect"
+
+/**
+ * A snapshot of a pool's counters and gauges.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PoolStats {
+  /** Times `get` found a healthy idle connection (counter). */
+  readonly hits: number
+  /** Times `get` found no idle connection and dialled (counter). */
+  readonly misses: number
+  /** Times `get` failed with `PoolTimeout` (counter). */
+  readonly timeouts: number
+  /** Times `get` had to wait for a turn and got one (counter). */
+  readonly waitCount: number
+  /** Total time those `waitCount` waits took (counter). */
+  readonly waitDuration: Duration.Duration
+  /** Open connections, idle and in use, `newConn` ones included (gauge). */
+  readonly totalConns: number
+  /** Idle connections (gauge). */
+  readonly idleConns: number
+  /**
+   * Connections closed because they were stale: past `connMaxIdleTime` or
+   * their lifetime, or closed by the peer while idle (counter). Unlike go-redis
+   * v9 (go-redis#3359) it does not count connections callers removed.
+   */
+  readonly staleConns: number
+  /** `get` calls still waiting for a turn or a dial (gauge). */
+  readonly pendingRequests: number
+}
+
+/**
+ * The pool's mutable counters. The pool runs on one JS thread, so plain
+ * fields are enough.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Counters {
+  hits = 0
+  misses = 0
+  timeouts = 0
+  waitCount = 0
+  waitMillis = 0
+  staleConns = 0
+  pendingRequests = 0
+}
+
+/**
+ * Builds an immutable snapshot from the counters and the current gauges.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const snapshot = (counters: Counters, totalConns: number, idleConns: number): PoolStats => ({
+  hits: counters.hits,
+  misses: counters.misses,
+  timeouts: counters.timeouts,
+  waitCount: counters.waitCount,
+  waitDuration: Duration.millis(counters.waitMillis),
+  totalConns,
+  idleConns,
+  staleConns: counters.staleConns,
+  pendingRequests: counters.pendingRequests
+})

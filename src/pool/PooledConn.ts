@@ -1,0 +1,96 @@
+/**
+ * One pooled connection: the handle `get` returns and the pool's record of
+ * where the connection is.
+ *
+ * ```text
+ *            dial (get, newConn)            put (healthy, room, pool open)
+ *   (none) ──────────────────────► InUse ───────────────────────────────► Idle
+ *     │                             │ ▲                                    │
+ *     │ dial (minIdleConns warm-up) │ └────────── get (healthy) ───────────┤
+ *     └─────────────────────────────┼──────────────────────────────────► Idle
+ *                                   │ put (not pooled, closeOnPut,         │ stale on get, reaper,
+ *                                   │ no room, closed pool), remove,       │ close signal, filter,
+ *                                   ▼ closeConn                            ▼ closeConn, pool close
+ *                                 Closed ◄─────────────────────────────────┘
+ * ```
+ *
+ * A connection's turn (`turn`) is held only in `InUse`, only by connections
+ * handed out by `get`, and is given back exactly once: by whichever
+ * transition leaves `InUse` first.
+ *
+ * @since 0.1.0
+ */
+import type { Fiber, Scope } from "effect"
+
+/**
+ * The handle of a connection lent by the pool.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PooledConn<A> {
+  /** The connection the dial opened. */
+  readonly conn: A
+  /** When it was dialled (`Clock` millis). */
+  readonly createdAt: number
+  /** When it was last handed out or put back (`Clock` millis). */
+  readonly usedAt: number
+}
+
+/**
+ * Where a connection is. See the module diagram.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ConnState = "Idle" | "InUse" | "Closed"
+
+/**
+ * The pool's record of one connection; the object handed out as its
+ * `PooledConn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Entry<A> implements PooledConn<A> {
+  state: ConnState = "InUse"
+  usedAt: number
+  /** Holds one of the pool's turns (only while `InUse`, only when lent by `get`). */
+  turn = false
+  /** Matched by `filter` while in use: closed, not pooled, when it comes back. */
+  closeOnPut = false
+  /** Its close signal fired: the peer closed it. Closed (and counted stale) when it comes back. */
+  dead = false
+  /** Watches the dial's close signal; interrupted when the pool closes the connection. */
+  watcher: Fiber.Fiber<void> | undefined = undefined
+  idlePrev: Entry<A> | undefined = undefined
+  idleNext: Entry<A> | undefined = undefined
+
+  /** The pool it belongs to, so a foreign handle is recognised. */
+  readonly owner: object
+  readonly conn: A
+  /** Closing it closes the connection. */
+  readonly scope: Scope.Closeable
+  readonly createdAt: number
+  /** When its lifetime ends (`Clock` millis, `Infinity` for never). */
+  readonly expiresAt: number
+  /** False for `newConn` connections: closed on put instead of pooled. */
+  readonly pooled: boolean
+
+  constructor(
+    owner: object,
+    conn: A,
+    scope: Scope.Closeable,
+    createdAt: number,
+    expiresAt: number,
+    pooled: boolean
+  ) {
+    this.owner = owner
+    this.conn = conn
+    this.scope = scope
+    this.createdAt = createdAt
+    this.expiresAt = expiresAt
+    this.pooled = pooled
+    this.usedAt = createdAt
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * The generic connection pool (go-redis's `internal/pool` in Effect form).
+ *
+ * @since 0.1.0
+ */
+export * from "./ConnPool.ts"
+export type { PooledConn } from "./PooledConn.ts"
+export * from "./PoolError.ts"
+export type { Options } from "./PoolOptions.ts"
+export {
+  defaultBreakerProbe,
+  defaultConnMaxIdleTime,
+  defaultConnMaxLifetime,
+  defaultConnMaxLifetimeJitter,
+  defaultDialAttempts,
+  defaultDialRetry,
+  defaultDialRetryBackoff,
+  defaultDialTimeout,
+  defaultIdleCheckFrequency,
+  defaultMaxActiveConns,
+  defaultMaxIdleConns,
+  defaultMinIdleConns,
+  defaultName,
+  defaultPoolSize,
+  defaultPoolTimeout
+} from "./PoolOptions.ts"
+export type { PoolStats } from "./PoolStats.ts"
