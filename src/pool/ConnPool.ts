@@ -181,7 +181,9 @@ export const make = <A, E, R>(
     yield* Scope.addFinalizer(scope, core.close)
 
     const probeDial = core.dialer.attempt((_, connScope) => Scope.close(connScope, Exit.void))
-    yield* Effect.forkIn(core.turns.timer(clock, config.poolTimeoutMillis), background)
+    if (config.poolTimeoutMillis > 0 && config.poolTimeoutMillis !== Infinity) {
+      yield* Effect.forkIn(core.turns.timer(clock, config.poolTimeoutMillis), background)
+    }
     yield* Effect.forkIn(core.breaker.probe(probeDial, config.breakerProbe, () => core.checkMinIdle()), background)
     if (config.minIdleConns > 0) {
       yield* Effect.forkIn(core.warmer, background)
@@ -196,6 +198,21 @@ export const make = <A, E, R>(
     return makePool(core)
   }))
 
+/** `get` (with a turn) or `newConn` (without): the caller owns the entry once it succeeds. */
+const acquire = <A>(core: Core<A>, withTurn: boolean): Effect.Effect<PooledConn<A>, PoolError> =>
+  Effect.suspend(() => {
+    const lease = new Lease(core, withTurn)
+    return Effect.onExitPrimitive(
+      Effect.withFiber((fiber) => {
+        const pending = lease.start(fiber.currentDispatcher)
+        return pending === undefined
+          ? Effect.succeed<PooledConn<A>>(lease.entry!)
+          : Effect.map(pending, (): PooledConn<A> => lease.entry!)
+      }),
+      (exit) => lease.finishGet(exit)
+    )
+  })
+
 const makePool = <A>(core: Core<A>): ConnPool<A> => {
   const toEntry = (conn: PooledConn<A>): Entry<A> | undefined =>
     conn instanceof Entry && conn.owner === core ? conn as Entry<A> : undefined
@@ -203,35 +220,13 @@ const makePool = <A>(core: Core<A>): ConnPool<A> => {
     [TypeId]: TypeId,
     core,
     name: core.config.name,
-    newConn: Effect.suspend(() => {
-      const lease = new Lease(core, false)
-      return Effect.onExitPrimitive(
-        Effect.withFiber((fiber) => {
-          const pending = lease.start(fiber.currentDispatcher)
-          return pending === undefined
-            ? Effect.succeed(lease.entry as PooledConn<A>)
-            : Effect.map(pending, () => lease.entry as PooledConn<A>)
-        }),
-        (exit) => lease.finishGet(exit)
-      )
-    }),
+    newConn: acquire(core, false),
     closeConn: (conn) =>
       Effect.uninterruptible(Effect.suspend(() => {
         const entry = toEntry(conn)
         return (entry === undefined ? undefined : core.removeUnsafe(entry)) ?? Effect.void
       })),
-    get: Effect.suspend(() => {
-      const lease = new Lease(core, true)
-      return Effect.onExitPrimitive(
-        Effect.withFiber((fiber) => {
-          const pending = lease.start(fiber.currentDispatcher)
-          return pending === undefined
-            ? Effect.succeed(lease.entry as PooledConn<A>)
-            : Effect.map(pending, () => lease.entry as PooledConn<A>)
-        }),
-        (exit) => lease.finishGet(exit)
-      )
-    }),
+    get: acquire(core, true),
     put: (conn) =>
       Effect.uninterruptible(Effect.suspend(() => {
         const entry = toEntry(conn)

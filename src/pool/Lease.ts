@@ -168,7 +168,7 @@ export class Lease<A> {
     this.pending = true
     if (core.turns.tryTake()) {
       this.turn = true
-      return this.afterTurn(dispatcher)
+      return this.afterTurn(dispatcher, core.now())
     }
     const timeout = core.config.poolTimeoutMillis
     if (timeout <= 0) {
@@ -182,17 +182,20 @@ export class Lease<A> {
     core.turns.enqueue(claim, now + timeout)
     return Effect.flatMap(claim.await, () => {
       this.claim = undefined
+      const now = core.now()
       core.counters.waitCount++
-      core.counters.waitMillis += Math.max(0, core.now() - this.waitStart)
-      return this.afterTurn(dispatcher) ?? Effect.void
+      core.counters.waitMillis += Math.max(0, now - this.waitStart)
+      return this.afterTurn(dispatcher, now) ?? Effect.void
     })
   }
 
-  private afterTurn(dispatcher: Scheduler.SchedulerDispatcher): Effect.Effect<void, PoolError> | undefined {
+  private afterTurn(
+    dispatcher: Scheduler.SchedulerDispatcher,
+    now: number
+  ): Effect.Effect<void, PoolError> | undefined {
     const core = this.core
     if (core.closed) return core.failClosed()
     const fifo = core.config.poolFIFO
-    const now = core.now()
     let entry: Entry<A> | undefined
     while ((entry = core.idle.pop(fifo)) !== undefined) {
       if (core.isHealthy(entry, now)) {
@@ -296,7 +299,7 @@ export class Lease<A> {
     core.checkMinIdle()
   }
 
-  /** Gives back everything short of a checked-out entry. */
+  /** Gives back the turn, queue place, dial slot and pending count it holds. */
   private abandon(): Effect.Effect<void> | undefined {
     const core = this.core
     const claim = this.claim
@@ -314,19 +317,32 @@ export class Lease<A> {
       core.turns.release()
     }
     this.endDial()
+    return this.closeLeftovers()
+  }
+
+  /** Closes stale entries it unregistered but was interrupted before closing. */
+  private closeLeftovers(): Effect.Effect<void> | undefined {
     const stale = this.stale
     if (stale === undefined) return undefined
     this.stale = undefined
-    core.checkMinIdle()
-    return core.closeAll(stale)
+    this.core.checkMinIdle()
+    return this.core.closeAll(stale)
+  }
+
+  /** Releases a checked-out entry, then closes leftovers. */
+  private release(entry: Entry<A>, put: boolean): Effect.Effect<void> | undefined {
+    this.entry = undefined
+    const release = put ? this.core.putUnsafe(entry) : this.core.removeUnsafe(entry)
+    const leftovers = this.closeLeftovers()
+    if (leftovers === undefined) return release
+    return release === undefined ? leftovers : Effect.andThen(release, leftovers)
   }
 
   /** `use`'s exit: put back on success, remove on failure or interruption. */
   finishUse(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined {
     const entry = this.entry
     if (entry === undefined) return this.abandon()
-    this.entry = undefined
-    return exit._tag === "Success" ? this.core.putUnsafe(entry) : this.core.removeUnsafe(entry)
+    return this.release(entry, exit._tag === "Success")
   }
 
   /** `get`'s exit: on success the caller owns the entry. */
@@ -335,7 +351,6 @@ export class Lease<A> {
     const entry = this.entry
     if (entry === undefined) return this.abandon()
     // Checked out, but the caller never received it: back to the pool.
-    this.entry = undefined
-    return this.core.putUnsafe(entry)
+    return this.release(entry, true)
   }
 }

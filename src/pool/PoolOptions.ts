@@ -71,7 +71,10 @@ export interface Options<A, E, R> {
   readonly closeSignal?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
   /** Names the pool in its errors, usually the server address. Default `"ConnPool"`. */
   readonly name?: string | undefined
-  /** Turns: connections in use (and dials for `get`) at once. Default 10. */
+  /**
+   * Turns: connections in use (and dials for `get`) at once. `Infinity`
+   * makes the pool a plain free list that never waits. Default 10.
+   */
   readonly poolSize?: number | undefined
   /** Hand out the longest-idle connection first instead of the most recent. Default false (LIFO). */
   readonly poolFIFO?: boolean | undefined
@@ -86,7 +89,7 @@ export interface Options<A, E, R> {
   readonly dialRetry?: Schedule.Schedule<unknown, DialError> | undefined
   /** Idle connections kept open in the background, never past `poolSize` in all. Default 0. */
   readonly minIdleConns?: number | undefined
-  /** Most idle connections kept; a put beyond it closes the connection. Default no cap. */
+  /** Most idle connections kept; a put beyond it closes the connection (0 keeps none). Default no cap. */
   readonly maxIdleConns?: number | undefined
   /**
    * Hard cap on open connections, dials in progress included. `get` waits
@@ -96,21 +99,31 @@ export interface Options<A, E, R> {
   readonly maxActiveConns?: number | undefined
   /** Dials in progress at once; further dials wait. Default and maximum `poolSize`. */
   readonly maxConcurrentDials?: number | undefined
-  /** An idle connection unused this long is stale: closed, never handed out. Default 30 min. */
+  /** An idle connection unused this long is stale: closed, never handed out. 0 disables. Default 30 min. */
   readonly connMaxIdleTime?: Duration.Input | undefined
-  /** A connection this old is stale: closed, never handed out. Default none. */
+  /** A connection this old is stale: closed, never handed out. 0 disables. Default none. */
   readonly connMaxLifetime?: Duration.Input | undefined
   /**
    * Each connection's lifetime is `connMaxLifetime` ± a uniform random
-   * amount up to this, so connections dialled together do not all expire
-   * together. Default 0.
+   * amount up to this (capped at the lifetime, drawn from Effect's
+   * `Random`), so connections dialled together do not all expire together.
+   * Default 0.
    */
   readonly connMaxLifetimeJitter?: Duration.Input | undefined
-  /** Period of the reaper closing stale idle connections; `Infinity` disables it. Default 1 min. */
+  /**
+   * Period of the reaper closing stale idle connections; `Infinity` disables
+   * it. Not started when neither idle time nor lifetime is limited. Default 1 min.
+   */
   readonly idleCheckFrequency?: Duration.Input | undefined
-  /** Consecutive failed dials that open the breaker. Default `poolSize`. */
+  /**
+   * Consecutive failed dials that open the breaker; `Infinity` disables it.
+   * Default `poolSize` (10 when `poolSize` is `Infinity`).
+   */
   readonly breakerThreshold?: number | undefined
-  /** When the open breaker's probe redials. Default every second. */
+  /**
+   * When the open breaker's probe redials; its first successful dial closes
+   * the breaker, and so does the schedule ending. Default every second.
+   */
   readonly breakerProbe?: Schedule.Schedule<unknown, DialError> | undefined
 }
 
@@ -152,12 +165,16 @@ export interface Config {
 export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidOption => {
   const name = options.name ?? defaultName
   const invalid = (option: string, detail: string) => new InvalidOption({ pool: name, option, detail })
-  const count = (option: string, value: number | undefined, fallback: number, min: number): number | InvalidOption => {
+  const count = (
+    option: string,
+    value: number | undefined,
+    fallback: number,
+    min: number,
+    infinite: boolean
+  ): number | InvalidOption => {
     const n = value ?? fallback
-    if (Number.isNaN(n) || n < min || (Number.isFinite(n) && !Number.isInteger(n))) {
-      return invalid(option, `expected an integer >= ${min}${fallback === Infinity ? " or Infinity" : ""}, got ${n}`)
-    }
-    if (!Number.isFinite(n) && fallback !== Infinity) return invalid(option, `expected a finite integer, got ${n}`)
+    const ok = Number.isInteger(n) ? n >= min : infinite && n === Infinity
+    if (!ok) return invalid(option, `expected an integer >= ${min}${infinite ? " or Infinity" : ""}, got ${n}`)
     return n
   }
   const duration = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration) => {
@@ -166,18 +183,24 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
     return d.value
   }
 
-  const poolSize = count("poolSize", options.poolSize, defaultPoolSize, 1)
+  const poolSize = count("poolSize", options.poolSize, defaultPoolSize, 1, true)
   if (typeof poolSize !== "number") return poolSize
-  const maxActiveConns = count("maxActiveConns", options.maxActiveConns, defaultMaxActiveConns, 1)
+  const maxActiveConns = count("maxActiveConns", options.maxActiveConns, defaultMaxActiveConns, 1, true)
   if (typeof maxActiveConns !== "number") return maxActiveConns
   const turns = Math.min(poolSize, maxActiveConns)
-  const minIdleConns = count("minIdleConns", options.minIdleConns, defaultMinIdleConns, 0)
+  const minIdleConns = count("minIdleConns", options.minIdleConns, defaultMinIdleConns, 0, false)
   if (typeof minIdleConns !== "number") return minIdleConns
-  const maxIdleConns = count("maxIdleConns", options.maxIdleConns, defaultMaxIdleConns, 0)
+  const maxIdleConns = count("maxIdleConns", options.maxIdleConns, defaultMaxIdleConns, 0, true)
   if (typeof maxIdleConns !== "number") return maxIdleConns
-  const maxConcurrentDials = count("maxConcurrentDials", options.maxConcurrentDials, turns, 1)
+  const maxConcurrentDials = count("maxConcurrentDials", options.maxConcurrentDials, turns, 1, true)
   if (typeof maxConcurrentDials !== "number") return maxConcurrentDials
-  const breakerThreshold = count("breakerThreshold", options.breakerThreshold, poolSize, 1)
+  const breakerThreshold = count(
+    "breakerThreshold",
+    options.breakerThreshold,
+    Number.isFinite(poolSize) ? poolSize : defaultPoolSize,
+    1,
+    true
+  )
   if (typeof breakerThreshold !== "number") return breakerThreshold
 
   const poolTimeout = duration("poolTimeout", options.poolTimeout, defaultPoolTimeout)

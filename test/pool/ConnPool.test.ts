@@ -1,0 +1,990 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Fiber, Random, Ref, Schedule, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import * as ConnPool from "../../src/pool/index.ts"
+import type { FakeConn } from "./utils.ts"
+import { assertTurnsIntact, makeProbe, reasonOf, settle } from "./utils.ts"
+
+const once = Schedule.recurs(0)
+
+describe("ConnPool", () => {
+  describe("make", () => {
+    it.effect("dials nothing until a connection is needed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 0)
+        assert.strictEqual(yield* pool.len, 0)
+      }))
+
+    it.effect("fails with InvalidOption for an option out of range", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const error = yield* Effect.flip(ConnPool.make({ dial: probe.dial, name: "redis:6379", poolSize: 0 }))
+        assert.strictEqual(error.reason._tag, "InvalidOption")
+        assert.strictEqual(error.pool, "redis:6379")
+        assert.isFalse(error.isRetryable)
+        assert.strictEqual((yield* Effect.flip(ConnPool.make({ dial: probe.dial, poolTimeout: -1 }))).reason._tag, "InvalidOption")
+        assert.strictEqual((yield* Effect.flip(ConnPool.make({ dial: probe.dial, minIdleConns: 1.5 }))).reason._tag, "InvalidOption")
+      }))
+
+    it.effect("runs the dial with the connection's own scope: closing the connection runs its release", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const conn = yield* pool.get
+        assert.strictEqual(yield* probe.closed, 0)
+        yield* pool.remove(conn, "broken")
+        assert.strictEqual(yield* probe.closed, 1)
+      }))
+  })
+
+  describe("turns", () => {
+    it.effect("poolSize: hands out poolSize connections without waiting; the next get waits for a put", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 3 })
+        const held = [yield* pool.get, yield* pool.get, yield* pool.get]
+        assert.strictEqual((yield* pool.stats).waitCount, 0)
+        const waiter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        assert.isUndefined(waiter.pollUnsafe())
+        assert.strictEqual((yield* pool.stats).pendingRequests, 1)
+        yield* pool.put(held[1]!)
+        const got = yield* Fiber.join(waiter)
+        assert.strictEqual(got.conn.id, held[1]!.conn.id)
+        assert.strictEqual(yield* probe.opened, 3)
+        assert.strictEqual((yield* pool.stats).waitCount, 1)
+      }))
+
+    it.effect("poolSize Infinity: a free list that never waits", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: Infinity, maxIdleConns: 8 })
+        const held = yield* Effect.all(Array.from({ length: 100 }, () => pool.get))
+        assert.strictEqual((yield* pool.stats).waitCount, 0)
+        for (const conn of held) yield* pool.put(conn)
+        assert.strictEqual(yield* pool.idleLen, 8)
+        assert.strictEqual(yield* probe.closed, 92)
+      }))
+
+    it.effect("serves waiters in arrival order", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const order = yield* Ref.make<Array<string>>([])
+        const first = yield* pool.get
+        const waiters: Array<Fiber.Fiber<ConnPool.PooledConn<FakeConn>, ConnPool.PoolError>> = []
+        for (const label of ["a", "b", "c"]) {
+          waiters.push(yield* Effect.forkChild(Effect.tap(pool.get, () => Ref.update(order, (o) => [...o, label]))))
+          yield* settle
+        }
+        let conn = first
+        for (const waiter of waiters) {
+          yield* pool.put(conn)
+          conn = yield* Fiber.join(waiter)
+        }
+        assert.deepStrictEqual(yield* Ref.get(order), ["a", "b", "c"])
+      }))
+
+    it.effect("a newcomer does not overtake a waiter handed the freed turn", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const held = yield* pool.get
+        const waiter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* pool.put(held)
+        // The turn now belongs to the waiter even though it has not run yet.
+        const newcomer = yield* Effect.forkChild(pool.get)
+        const got = yield* Fiber.join(waiter)
+        yield* settle
+        assert.isUndefined(newcomer.pollUnsafe())
+        yield* pool.put(got)
+        yield* pool.put(yield* Fiber.join(newcomer))
+      }))
+
+    it.effect("poolTimeout: a wait longer than poolTimeout fails with PoolTimeout, counted in timeouts", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, name: "cache:6379" })
+        yield* pool.get
+        const waiter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust(Duration.millis(3999))
+        assert.isUndefined(waiter.pollUnsafe())
+        yield* TestClock.adjust(Duration.millis(1))
+        const error = yield* Fiber.join(waiter)
+        assert.strictEqual(error.reason._tag, "PoolTimeout")
+        assert.strictEqual(error.pool, "cache:6379")
+        assert.isTrue(error.isRetryable)
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.timeouts, 1)
+        assert.strictEqual(stats.pendingRequests, 0)
+      }))
+
+    it.effect("poolTimeout: a custom timeout applies to each waiter from when it queued", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, poolTimeout: "1 second" })
+        yield* pool.get
+        const first = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("600 millis")
+        const second = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("400 millis")
+        assert.strictEqual((yield* Fiber.join(first)).reason._tag, "PoolTimeout")
+        assert.isUndefined(second.pollUnsafe())
+        yield* TestClock.adjust("600 millis")
+        assert.strictEqual((yield* Fiber.join(second)).reason._tag, "PoolTimeout")
+        assert.strictEqual((yield* pool.stats).timeouts, 2)
+      }))
+
+    it.effect("poolTimeout Infinity: a waiter waits as long as it takes", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, poolTimeout: Duration.infinity })
+        const held = yield* pool.get
+        const waiter = yield* Effect.forkChild(pool.get)
+        yield* TestClock.adjust("1 day")
+        assert.isUndefined(waiter.pollUnsafe())
+        yield* pool.put(held)
+        assert.strictEqual((yield* Fiber.join(waiter)).conn.id, held.conn.id)
+      }))
+
+    it.effect("poolTimeout 0: get fails at once when no turn is free", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, poolTimeout: 0 })
+        yield* pool.get
+        assert.strictEqual(yield* reasonOf(pool.get), "PoolTimeout")
+        assert.strictEqual((yield* pool.stats).timeouts, 1)
+      }))
+
+    it.effect("a put frees exactly one turn, a second put of the same connection frees none", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2 })
+        const conn = yield* pool.get
+        yield* pool.put(conn)
+        yield* pool.put(conn)
+        yield* pool.remove(conn)
+        yield* pool.closeConn(conn)
+        yield* assertTurnsIntact(pool, 2)
+      }))
+  })
+
+  describe("handles", () => {
+    it.effect("carry the connection, when it was dialled and when it was last handed out or put back", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* TestClock.adjust("1 second")
+        const first = yield* pool.get
+        assert.strictEqual(first.conn.id, 1)
+        assert.strictEqual(first.createdAt, 1000)
+        assert.strictEqual(first.usedAt, 1000)
+        yield* TestClock.adjust("1 second")
+        yield* pool.put(first)
+        assert.strictEqual(first.usedAt, 2000)
+        yield* TestClock.adjust("1 second")
+        const again = yield* pool.get
+        assert.strictEqual(again, first)
+        assert.strictEqual(again.createdAt, 1000)
+        assert.strictEqual(again.usedAt, 3000)
+      }))
+  })
+
+  describe("idle list", () => {
+    it.effect("is LIFO by default: get hands out the connection put back last", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        for (const conn of [a, b, c]) yield* pool.put(conn)
+        assert.strictEqual((yield* pool.get).conn.id, c.conn.id)
+        assert.strictEqual((yield* pool.get).conn.id, b.conn.id)
+      }))
+
+    it.effect("poolFIFO: get hands out the connection idle longest", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolFIFO: true })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        for (const conn of [a, b, c]) yield* pool.put(conn)
+        assert.strictEqual((yield* pool.get).conn.id, a.conn.id)
+        assert.strictEqual((yield* pool.get).conn.id, b.conn.id)
+      }))
+
+    it.effect("maxIdleConns: a put beyond the cap closes the connection", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, maxIdleConns: 1 })
+        const [a, b] = [yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* pool.put(b)
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* pool.len, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual((yield* pool.stats).staleConns, 0)
+        yield* assertTurnsIntact(pool, 10)
+      }))
+
+    it.effect("a get that finds an idle connection is a hit, one that dials is a miss", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* pool.put(yield* pool.get)
+        yield* pool.put(yield* pool.get)
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.misses, 1)
+        assert.strictEqual(stats.hits, 1)
+        assert.strictEqual(yield* probe.opened, 1)
+      }))
+  })
+
+  describe("health", () => {
+    it.effect("connMaxIdleTime: a connection idle that long is closed instead of handed out, and counted stale", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          connMaxIdleTime: "10 seconds",
+          idleCheckFrequency: Duration.infinity
+        })
+        const first = yield* pool.get
+        yield* pool.put(first)
+        yield* TestClock.adjust("9999 millis")
+        const again = yield* pool.get
+        assert.strictEqual(again.conn.id, first.conn.id)
+        yield* pool.put(again)
+        yield* TestClock.adjust("10 seconds")
+        const fresh = yield* pool.get
+        assert.notStrictEqual(fresh.conn.id, first.conn.id)
+        assert.strictEqual(yield* probe.closed, 1)
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.staleConns, 1)
+        assert.strictEqual(stats.totalConns, 1)
+      }))
+
+    it.effect("connMaxIdleTime: every stale idle connection is skipped, the healthy one after them is handed out", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          connMaxIdleTime: "10 seconds",
+          idleCheckFrequency: Duration.infinity,
+          poolFIFO: true
+        })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* pool.put(b)
+        yield* TestClock.adjust("10 seconds")
+        yield* pool.put(c)
+        assert.strictEqual((yield* pool.get).conn.id, c.conn.id)
+        assert.strictEqual(yield* probe.closed, 2)
+        assert.strictEqual((yield* pool.stats).staleConns, 2)
+      }))
+
+    it.effect("connMaxLifetime: a connection that old is never handed out, and a put closes it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, connMaxLifetime: "1 minute" })
+        const first = yield* pool.get
+        yield* pool.put(first)
+        yield* TestClock.adjust("59 seconds")
+        const held = yield* pool.get
+        assert.strictEqual(held.conn.id, first.conn.id)
+        yield* TestClock.adjust("1 second")
+        yield* pool.put(held)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 0)
+        const second = yield* pool.get
+        yield* pool.put(second)
+        yield* TestClock.adjust("1 minute")
+        assert.notStrictEqual((yield* pool.get).conn.id, second.conn.id)
+        assert.strictEqual((yield* pool.stats).staleConns, 2)
+      }))
+
+    it.effect("connMaxLifetimeJitter: each lifetime is connMaxLifetime plus or minus a random share of the jitter", () =>
+      Effect.gen(function*() {
+        const run = (draw: number) =>
+          Effect.gen(function*() {
+            const probe = yield* makeProbe
+            const pool = yield* ConnPool.make({
+              dial: probe.dial,
+              connMaxLifetime: "1 minute",
+              connMaxLifetimeJitter: "10 seconds",
+              idleCheckFrequency: Duration.infinity
+            }).pipe(Effect.provideService(Random.Random, { nextIntUnsafe: () => 0, nextDoubleUnsafe: () => draw }))
+            const conn = yield* pool.get
+            yield* pool.put(conn)
+            const lifetime = Effect.gen(function*() {
+              for (let s = 1; s <= 80; s++) {
+                yield* TestClock.adjust("1 second")
+                if ((yield* pool.reapStaleConns) > 0) return s
+              }
+              return -1
+            })
+            return yield* lifetime
+          }).pipe(Effect.scoped)
+        assert.strictEqual(yield* run(0), 50)
+        assert.strictEqual(yield* run(0.5), 60)
+        assert.strictEqual(yield* run(0.95), 69)
+      }))
+
+    it.effect("closeSignal: a connection closed by its peer while idle is dropped at once and counted stale", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, closeSignal: probe.closeSignal })
+        const conn = yield* pool.get
+        yield* pool.put(conn)
+        yield* settle
+        yield* probe.kill(conn.conn)
+        yield* settle
+        assert.strictEqual(yield* pool.len, 0)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual((yield* pool.stats).staleConns, 1)
+        assert.notStrictEqual((yield* pool.get).conn.id, conn.conn.id)
+      }))
+
+    it.effect("closeSignal: a connection closed by its peer while in use is closed when it comes back", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, closeSignal: probe.closeSignal, poolSize: 1 })
+        const conn = yield* pool.get
+        yield* settle
+        yield* probe.kill(conn.conn)
+        yield* settle
+        assert.strictEqual(yield* pool.len, 1)
+        assert.strictEqual(yield* probe.closed, 0)
+        yield* pool.put(conn)
+        assert.strictEqual(yield* pool.len, 0)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual((yield* pool.stats).staleConns, 1)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("closeSignal: the watcher stops when the pool closes the connection", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, closeSignal: probe.closeSignal })
+        const conn = yield* pool.get
+        yield* settle
+        yield* pool.remove(conn)
+        yield* probe.kill(conn.conn)
+        yield* settle
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual((yield* pool.stats).staleConns, 0)
+      }))
+  })
+
+  describe("reaper", () => {
+    it.effect("idleCheckFrequency: the reaper closes stale idle connections every period", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, connMaxIdleTime: "30 seconds" })
+        const [a, b] = [yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* TestClock.adjust("40 seconds")
+        yield* pool.put(b)
+        yield* TestClock.adjust("19 seconds")
+        assert.strictEqual(yield* pool.idleLen, 2)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* pool.idleLen, 0)
+        assert.strictEqual((yield* pool.stats).staleConns, 2)
+      }))
+
+    it.effect("idleCheckFrequency: a custom period", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          connMaxIdleTime: "1 second",
+          idleCheckFrequency: "5 seconds"
+        })
+        yield* pool.put(yield* pool.get)
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual(yield* pool.idleLen, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* pool.idleLen, 0)
+      }))
+
+    it.effect("reapStaleConns closes the stale idle connections now and returns how many", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          connMaxIdleTime: "10 seconds",
+          idleCheckFrequency: Duration.infinity
+        })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* pool.put(b)
+        yield* TestClock.adjust("10 seconds")
+        yield* pool.put(c)
+        assert.strictEqual(yield* pool.reapStaleConns, 2)
+        assert.strictEqual(yield* pool.reapStaleConns, 0)
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* probe.closed, 2)
+      }))
+  })
+
+  describe("dialling", () => {
+    it.effect("dialTimeout: each attempt gets dialTimeout; a dial that never opens fails with DialTimeout", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          dialTimeout: "5 seconds",
+          dialRetry: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 2 }))
+        })
+        yield* probe.delayBy("1 hour")
+        const getter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("5 seconds")
+        assert.strictEqual(yield* probe.attempts, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 2)
+        yield* TestClock.adjust("10999 millis")
+        assert.isUndefined(getter.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Fiber.join(getter)
+        assert.strictEqual(error.reason._tag, "DialTimeout")
+        assert.strictEqual(yield* probe.attempts, 3)
+        assert.strictEqual(yield* probe.opened, 0)
+        assert.strictEqual(yield* pool.len, 0)
+        yield* probe.delayBy(undefined)
+        yield* assertTurnsIntact(pool, 10)
+      }))
+
+    it.effect("dialRetry default: a failing dial is attempted 5 times, 100 ms apart, then fails with DialFailed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* probe.failWith("ECONNREFUSED")
+        const getter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 1)
+        yield* TestClock.adjust("399 millis")
+        assert.strictEqual(yield* probe.attempts, 4)
+        assert.isUndefined(getter.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Fiber.join(getter)
+        assert.strictEqual(yield* probe.attempts, 5)
+        assert.strictEqual(error.reason._tag, "DialFailed")
+        assert.strictEqual(error.reason._tag === "DialFailed" && error.reason.cause, "ECONNREFUSED")
+        assert.include(error.message, "ECONNREFUSED")
+      }))
+
+    it.effect("dialRetry: a dial that succeeds on a retry hands out that connection", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* probe.failWith("ECONNREFUSED")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* TestClock.adjust("150 millis")
+        yield* probe.failWith(undefined)
+        yield* TestClock.adjust("50 millis")
+        const conn = yield* Fiber.join(getter)
+        assert.strictEqual(conn.conn.id, 1)
+        assert.strictEqual(yield* probe.attempts, 3)
+      }))
+
+    it.effect("maxConcurrentDials: dials beyond it wait for a slot", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, maxConcurrentDials: 1 })
+        yield* probe.delayBy("1 second")
+        const getters = yield* Effect.forkChild(Effect.all([pool.get, pool.get, pool.get], { concurrency: 3 }))
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 2)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 3)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(getters)).length, 3)
+        assert.strictEqual(yield* probe.opened, 3)
+      }))
+
+    it.effect("maxConcurrentDials: defaults to poolSize, so poolSize dials run at once", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 4 })
+        yield* probe.delayBy("1 second")
+        yield* Effect.forkChild(Effect.all([pool.get, pool.get, pool.get, pool.get], { concurrency: 4 }))
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 4)
+      }))
+  })
+
+  describe("minIdleConns", () => {
+    it.effect("keeps minIdleConns idle connections open in the background", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, minIdleConns: 3 })
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 3)
+        const conn = yield* pool.get
+        assert.strictEqual((yield* pool.stats).hits, 1)
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 3)
+        assert.strictEqual(yield* pool.len, 4)
+        yield* pool.remove(conn)
+        yield* settle
+        assert.strictEqual(yield* pool.len, 3)
+      }))
+
+    it.effect("never opens more than poolSize connections in all", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, minIdleConns: 5, poolSize: 3 })
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 3)
+        const held = [yield* pool.get, yield* pool.get]
+        yield* settle
+        assert.strictEqual(yield* pool.len, 3)
+        assert.strictEqual(yield* probe.opened, 3)
+        for (const conn of held) yield* pool.put(conn)
+        yield* assertTurnsIntact(pool, 3)
+      }))
+
+    it.effect("replaces idle connections the reaper closed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, minIdleConns: 2, connMaxIdleTime: "30 seconds" })
+        yield* settle
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 2)
+        assert.strictEqual(yield* probe.opened, 4)
+        assert.strictEqual(yield* probe.closed, 2)
+      }))
+  })
+
+  describe("maxActiveConns", () => {
+    it.effect("get waits, up to poolTimeout, once maxActiveConns connections are out", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 10, maxActiveConns: 2 })
+        const held = [yield* pool.get, yield* pool.get]
+        const waiter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        assert.isUndefined(waiter.pollUnsafe())
+        yield* pool.put(held[0]!)
+        assert.strictEqual((yield* Fiber.join(waiter)).conn.id, held[0]!.conn.id)
+        assert.strictEqual(yield* probe.opened, 2)
+        const third = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual((yield* Fiber.join(third)).reason._tag, "PoolTimeout")
+      }))
+
+    it.effect("newConn fails with PoolExhausted at maxActiveConns, and so does a get that would dial past it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 4, maxActiveConns: 2 })
+        const extra = [yield* pool.newConn, yield* pool.newConn]
+        const error = yield* Effect.flip(pool.newConn)
+        assert.strictEqual(error.reason._tag, "PoolExhausted")
+        assert.isTrue(error.isRetryable)
+        assert.strictEqual(yield* reasonOf(pool.get), "PoolExhausted")
+        assert.strictEqual(yield* probe.opened, 2)
+        for (const conn of extra) yield* pool.put(conn)
+        yield* assertTurnsIntact(pool, 2)
+      }))
+  })
+
+  describe("newConn and closeConn", () => {
+    it.effect("newConn dials outside the turns; put closes it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const pooled = yield* pool.get
+        const extra = yield* pool.newConn
+        assert.strictEqual(yield* pool.len, 2)
+        yield* pool.put(extra)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 1)
+        yield* pool.put(pooled)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("closeConn closes an idle connection now", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const conn = yield* pool.get
+        yield* pool.put(conn)
+        yield* pool.closeConn(conn)
+        assert.strictEqual(yield* pool.idleLen, 0)
+        assert.strictEqual(yield* probe.closed, 1)
+      }))
+
+    it.effect("closeConn of a connection from get closes it and frees its turn once", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2 })
+        const conn = yield* pool.get
+        yield* pool.closeConn(conn)
+        yield* pool.put(conn)
+        assert.strictEqual(yield* probe.closed, 1)
+        yield* assertTurnsIntact(pool, 2)
+      }))
+
+    it.effect("a connection from another pool is ignored", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const other = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const foreign = yield* other.get
+        yield* pool.put(foreign)
+        yield* pool.remove(foreign)
+        assert.strictEqual(yield* pool.len, 0)
+        assert.strictEqual(yield* other.len, 1)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+  })
+
+  describe("remove and filter", () => {
+    it.effect("remove closes the connection and frees its turn", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const conn = yield* pool.get
+        yield* pool.remove(conn, new Error("protocol error"))
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 0)
+        assert.strictEqual((yield* pool.stats).staleConns, 0)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("filter closes matching idle connections now, matching in-use ones when they come back", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* pool.put(b)
+        const matched = yield* pool.filter((conn) => conn.conn.id !== b.conn.id)
+        assert.strictEqual(matched, 2)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 2)
+        yield* pool.put(c)
+        assert.strictEqual(yield* probe.closed, 2)
+        assert.strictEqual(yield* pool.len, 1)
+        assert.strictEqual(yield* pool.filter(() => false), 0)
+        yield* assertTurnsIntact(pool, 10)
+      }))
+  })
+
+  describe("breaker", () => {
+    it.effect("after poolSize dials fail in a row, get fails at once with the last dial error and does not dial", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 3, dialRetry: once, name: "db:5432" })
+        yield* probe.failWith("ECONNREFUSED")
+        for (let i = 0; i < 3; i++) assert.strictEqual(yield* reasonOf(pool.get), "DialFailed")
+        yield* settle
+        const attempts = yield* probe.attempts
+        assert.strictEqual(attempts, 4, "three gets and the probe's first dial")
+        const error = yield* Effect.flip(pool.get)
+        assert.strictEqual(error.reason._tag, "BreakerOpen")
+        assert.isTrue(error.reason._tag === "BreakerOpen" && error.reason.lastError._tag === "DialFailed")
+        assert.include(error.message, "ECONNREFUSED")
+        assert.strictEqual(error.pool, "db:5432")
+        assert.strictEqual(yield* probe.attempts, attempts)
+        assert.strictEqual((yield* pool.stats).pendingRequests, 0)
+      }))
+
+    it.effect("one probe redials every second and closes the breaker when a dial succeeds", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2, dialRetry: once })
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.get)
+        yield* Effect.flip(pool.get)
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 3)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 4)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 5)
+        assert.strictEqual(yield* reasonOf(pool.get), "BreakerOpen")
+        yield* probe.failWith(undefined)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 6)
+        assert.strictEqual(yield* probe.opened, 1)
+        assert.strictEqual(yield* probe.closed, 1, "the probe's connection is closed")
+        const conn = yield* pool.get
+        assert.strictEqual(conn.conn.id, 2)
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* probe.attempts, 7, "the probe stopped")
+      }))
+
+    it.effect("idle connections are still handed out while the breaker is open", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2, dialRetry: once })
+        yield* pool.put(yield* pool.get)
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.newConn)
+        yield* Effect.flip(pool.newConn)
+        assert.strictEqual(yield* reasonOf(pool.newConn), "BreakerOpen")
+        const conn = yield* pool.get
+        assert.strictEqual(conn.conn.id, 1)
+      }))
+
+    it.effect("a successful dial resets the count: only consecutive failures open it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2, dialRetry: once })
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.newConn)
+        yield* probe.failWith(undefined)
+        yield* pool.newConn
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.newConn)
+        assert.strictEqual(yield* reasonOf(pool.newConn), "DialFailed")
+        assert.strictEqual(yield* reasonOf(pool.newConn), "BreakerOpen")
+      }))
+
+    it.effect("breakerThreshold and breakerProbe set the count and the probe's schedule", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          dialRetry: once,
+          breakerThreshold: 1,
+          breakerProbe: Schedule.spaced("5 seconds")
+        })
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.get)
+        assert.strictEqual(yield* reasonOf(pool.get), "BreakerOpen")
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 2)
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual(yield* probe.attempts, 2)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* probe.attempts, 3)
+      }))
+
+    it.effect("the breaker closes when the probe's schedule ends", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          dialRetry: once,
+          breakerThreshold: 1,
+          breakerProbe: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 1 }))
+        })
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.get)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* reasonOf(pool.get), "DialFailed")
+      }))
+  })
+
+  describe("stats", () => {
+    it.effect("reports go-redis v9's counters and gauges", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2, connMaxIdleTime: "1 minute" })
+        const a = yield* pool.get
+        const b = yield* pool.get
+        const waiter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        assert.strictEqual((yield* pool.stats).pendingRequests, 1)
+        yield* TestClock.adjust("2 seconds")
+        yield* pool.put(a)
+        const c = yield* Fiber.join(waiter)
+        yield* Effect.flip(Effect.forkChild(pool.get).pipe(
+          Effect.tap(() => TestClock.adjust("4 seconds")),
+          Effect.flatMap(Fiber.join)
+        ))
+        yield* pool.put(b)
+        yield* pool.put(c)
+        // The reaper runs at 1 and 2 minutes; by the second both have been idle a minute.
+        yield* TestClock.adjust("2 minutes")
+        const stats = yield* pool.stats
+        assert.deepStrictEqual({ ...stats, waitDuration: Duration.toMillis(stats.waitDuration) }, {
+          hits: 1,
+          misses: 2,
+          timeouts: 1,
+          waitCount: 1,
+          waitDuration: 2000,
+          totalConns: 0,
+          idleConns: 0,
+          staleConns: 2,
+          pendingRequests: 0
+        })
+      }))
+
+    it.effect("len and idleLen count open and idle connections", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const [a] = [yield* pool.get, yield* pool.get]
+        yield* pool.put(a!)
+        assert.strictEqual(yield* pool.len, 2)
+        assert.strictEqual(yield* pool.idleLen, 1)
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.totalConns, 2)
+        assert.strictEqual(stats.idleConns, 1)
+      }))
+  })
+
+  describe("use", () => {
+    it.effect("puts the connection back when f succeeds", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        assert.strictEqual(yield* ConnPool.use(pool, (conn) => Effect.succeed(conn.id)), 1)
+        assert.strictEqual(yield* pool.pipe(ConnPool.use((conn: FakeConn) => Effect.succeed(conn.id))), 1)
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* probe.opened, 1)
+      }))
+
+    it.effect("removes the connection when f fails", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const error = yield* Effect.flip(ConnPool.use(pool, () => Effect.fail("bad reply" as const)))
+        assert.strictEqual(error, "bad reply")
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 0)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("removes the connection when f dies or throws", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const exit = yield* Effect.exit(ConnPool.use(pool, (): Effect.Effect<void> => {
+          throw new Error("bug")
+        }))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(yield* probe.closed, 1)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("removes the connection when f is interrupted", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const fiber = yield* Effect.forkChild(ConnPool.use(pool, () => Effect.never))
+        yield* settle
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(yield* probe.closed, 1)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("fails with the pool's error when no connection can be had", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, dialRetry: once })
+        yield* probe.failWith("ECONNREFUSED")
+        const error = yield* Effect.flip(ConnPool.use(pool, () => Effect.succeed(1)))
+        assert.strictEqual(error._tag, "PoolError")
+      }))
+  })
+
+  describe("close", () => {
+    it.effect("get after close fails with PoolClosed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* pool.close
+        const error = yield* Effect.flip(pool.get)
+        assert.strictEqual(error.reason._tag, "PoolClosed")
+        assert.isFalse(error.isRetryable)
+        assert.strictEqual(yield* reasonOf(pool.newConn), "PoolClosed")
+        assert.strictEqual(yield* reasonOf(ConnPool.use(pool, () => Effect.void)), "PoolClosed")
+      }))
+
+    it.effect("closes idle connections now and in-use ones when they come back", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const [a, b, c] = [yield* pool.get, yield* pool.get, yield* pool.get]
+        yield* pool.put(a)
+        yield* pool.close
+        assert.strictEqual(yield* probe.closed, 1)
+        yield* pool.put(b)
+        yield* pool.remove(c)
+        assert.strictEqual(yield* probe.closed, 3)
+        assert.strictEqual(yield* pool.len, 0)
+        yield* pool.close
+      }))
+
+    it.effect("fails queued waiters with PoolClosed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        yield* pool.get
+        const waiter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* settle
+        yield* pool.close
+        assert.strictEqual((yield* Fiber.join(waiter)).reason._tag, "PoolClosed")
+        assert.strictEqual((yield* pool.stats).pendingRequests, 0)
+      }))
+
+    it.effect("closes a connection whose dial finishes after the pool closed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* probe.delayBy("1 second")
+        const getter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* settle
+        yield* pool.close
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(getter)).reason._tag, "PoolClosed")
+        assert.strictEqual(yield* probe.opened, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+      }))
+
+    it.effect("closing the pool's scope closes the pool and leaves no background fiber running", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const scope = yield* Scope.make()
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          poolSize: 2,
+          minIdleConns: 1,
+          dialRetry: once,
+          closeSignal: probe.closeSignal,
+          connMaxIdleTime: "1 second"
+        }).pipe(Scope.provide(scope))
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 1)
+        yield* probe.failWith("ECONNREFUSED")
+        yield* Effect.flip(pool.newConn)
+        yield* Effect.flip(pool.newConn)
+        yield* settle
+        const attempts = yield* probe.attempts
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* reasonOf(pool.get), "PoolClosed")
+        yield* probe.failWith(undefined)
+        yield* TestClock.adjust("1 hour")
+        assert.strictEqual(yield* probe.attempts, attempts, "no probe, warm-up or reaper dials after close")
+        assert.strictEqual(yield* probe.opened, yield* probe.closed)
+      }))
+  })
+
+  describe("layer", () => {
+    class TestPool extends Context.Service<TestPool, ConnPool.ConnPool<FakeConn>>()("test/TestPool") {}
+
+    it.effect("provides a pool that closes with the layer", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const id = yield* Effect.gen(function*() {
+          const pool = yield* TestPool
+          return yield* ConnPool.use(pool, (conn) => Effect.succeed(conn.id))
+        }).pipe(Effect.provide(ConnPool.layer(TestPool, { dial: probe.dial, name: "layer" })))
+        assert.strictEqual(id, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+      }))
+  })
+})
