@@ -24,7 +24,7 @@ export const defaultHandshakeTimeout = Duration.seconds(5)
 export interface ListenOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string | undefined
-  /** Default 0: any free port. */
+  /** Default 0, meaning a free port chosen by the OS. */
   readonly port?: number | undefined
   /** Default `consul`. */
   readonly protocol?: Protocol | undefined
