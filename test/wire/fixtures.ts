@@ -25,28 +25,8 @@ export const fixtures = {
   otherClientKey: read("other-client-key.pem")
 }
 
-/** Lets real I/O flow: `turns` rounds of `setImmediate`, no timers. */
-export const flush = (turns = 8): Effect.Effect<void> =>
-  Effect.promise(() =>
-    new Promise<void>((resolve) => {
-      let left = turns
-      const step = (): void => {
-        if (left-- <= 0) resolve()
-        else setImmediate(step)
-      }
-      step()
-    })
-  )
-
-/** Flushes until `predicate` holds; dies naming `what` if it never does. */
-export const until = (what: string, predicate: () => boolean, rounds = 1000): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    for (let i = 0; i < rounds; i++) {
-      if (predicate()) return
-      yield* flush(2)
-    }
-    if (!predicate()) return yield* Effect.die(new Error(`timed out waiting for: ${what}`))
-  })
+/** The I/O helpers are the yamux harness's; one copy. */
+export { flush, until } from "../yamux/harness.ts"
 
 export interface Recorded {
   /** Bytes before any TLS upgrade (for a TLS connection: only the outer type byte). */

@@ -28,7 +28,7 @@ export const flush = (turns = 8): Effect.Effect<void> =>
  * Flushes until `predicate` holds, giving up after `turns` rounds (bytes on loopback arrive in a
  * few turns; a large transfer needs more). Fails the test with `what` when it never holds.
  */
-export const until = (what: string, predicate: () => boolean, rounds = 400): Effect.Effect<void> =>
+export const until = (what: string, predicate: () => boolean, rounds = 1000): Effect.Effect<void> =>
   Effect.gen(function*() {
     for (let i = 0; i < rounds; i++) {
       if (predicate()) return
