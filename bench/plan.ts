@@ -1,0 +1,113 @@
+/**
+ * What `npm run bench` measures, and the targets of issue 5, in one place: the loads of (a) and
+ * (b), the contenders of (c), the sizes of (d), and how long each run lasts in a full and in a
+ * `--quick` run.
+ */
+
+export type ScenarioId = "a" | "b" | "c" | "d"
+export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d"]
+
+export const scenarioTitles: Readonly<Record<ScenarioId, string>> = {
+  a: "(a) RPC client: RpcPool against the Go client, both calling the Go server",
+  b: "(b) RPC server: our RpcServer against the Go server, both called by the Go client",
+  c: "(c) ConnPool acquire/release against effect's Pool.use, generic-pool and tarn",
+  d: "(d) Memory of RpcPool"
+}
+
+/** One load of (a) and (b): callers in flight and `Test.Echo` payload bytes. */
+export interface Load {
+  readonly callers: number
+  readonly size: number
+}
+
+export const loads: ReadonlyArray<Load> = [
+  { callers: 1, size: 32 },
+  { callers: 16, size: 32 },
+  { callers: 64, size: 32 },
+  { callers: 256, size: 32 },
+  { callers: 8, size: 64 * 1024 },
+  { callers: 8, size: 1024 * 1024 }
+]
+
+export const loadKey = (load: Load): string => `${load.callers}x${load.size}`
+
+export const sizeLabel = (bytes: number): string =>
+  bytes >= 1 << 20 && bytes % (1 << 20) === 0
+    ? `${bytes >> 20} MiB`
+    : bytes >= 1024 && bytes % 1024 === 0
+    ? `${bytes >> 10} KiB`
+    : `${bytes} B`
+
+/** (a): RpcPool calls/s over the Go client's, at least this, by load. Loads not listed have no target. */
+export const clientTargets: Readonly<Record<string, number>> = {
+  [loadKey({ callers: 1, size: 32 })]: 0.8,
+  [loadKey({ callers: 64, size: 32 })]: 0.8,
+  [loadKey({ callers: 8, size: 1024 * 1024 })]: 0.5
+}
+
+/** (b): our server's calls/s over the Go server's, at least this, at every load. */
+export const serverTarget = 0.5
+
+/** (c): the contenders, as bench/acquire.ts names them; ConnPool's ops/s over theirs must reach the target. */
+export const acquireContenders = ["connpool", "effect-pool", "generic-pool", "tarn"] as const
+export type AcquireContender = typeof acquireContenders[number]
+export const acquireNames: Readonly<Record<AcquireContender, string>> = {
+  "connpool": "ConnPool.use",
+  "effect-pool": "effect Pool.use",
+  "generic-pool": "generic-pool",
+  "tarn": "tarn"
+}
+export const acquireTargets: Readonly<Partial<Record<AcquireContender, number>>> = {
+  "effect-pool": 1,
+  "generic-pool": 1
+}
+
+/** (d): heap growth between the warm point and the end, in percent, below this. */
+export const heapGrowthTargetPct = 5
+
+export interface Mode {
+  readonly quick: boolean
+  readonly rounds: number
+  /** Go-style durations, passed to both RPC clients as they are. */
+  readonly warmup: string
+  readonly duration: string
+  /** The same in ms, for time estimates and child timeouts. */
+  readonly warmupMs: number
+  readonly durationMs: number
+  /** `--ops` for bench/acquire.ts: a fixed count that keeps each run to a few seconds; undefined keeps its default. */
+  readonly acquireOps: number | undefined
+  readonly memory: {
+    readonly sessions: number
+    readonly streams: number
+    readonly calls: number
+    readonly warmCalls: number
+    readonly concurrency: number
+  }
+}
+
+/**
+ * A full run: 1 s of warm-up (V8 needs it to tier up; Go gets the same) and 2 s measured per
+ * run, three rounds, 1 M calls for the heap growth, as the issue asks.
+ */
+export const fullMode = (rounds: number): Mode => ({
+  quick: false,
+  rounds,
+  warmup: "1s",
+  duration: "2s",
+  warmupMs: 1000,
+  durationMs: 2000,
+  acquireOps: 500_000,
+  memory: { sessions: 100, streams: 64, calls: 1_000_000, warmCalls: 100_000, concurrency: 64 }
+})
+
+/** A smoke run: proves every piece works in about a minute; its numbers are not to be quoted. */
+export const quickMode = (rounds: number): Mode => ({
+  quick: true,
+  rounds,
+  warmup: "200ms",
+  duration: "500ms",
+  warmupMs: 200,
+  durationMs: 500,
+  acquireOps: 200_000,
+  memory: { sessions: 20, streams: 16, calls: 100_000, warmCalls: 20_000, concurrency: 64 }
+})

@@ -1,0 +1,138 @@
+/**
+ * The TypeScript contender of `npm run bench` (a): `Test.Echo` through `RpcPool` (the library's
+ * public API) with N fibers, doing per call what bench/go/client does and nothing more: set
+ * Seq, call, check the reply's Seq and payload length, record the latency.
+ *
+ *   node bench/rpc-client.ts --addr 127.0.0.1:8300 --concurrency 64 --size 32 --duration 3s --warmup 1s
+ *
+ * Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms} (plus "error",
+ * the first failure, when a call failed); when the server cannot be reached, {"fatal": ...} and
+ * exit status 1.
+ */
+import { randomFillSync } from "node:crypto"
+import { Cause, Effect, Exit } from "effect"
+import { Protocol, RpcPool } from "../src/index.ts"
+import { die, durationMs, flags, integer, messageOf } from "./cli.ts"
+import { percentile, round } from "./stats.ts"
+
+/** The Note field of every call; bench/go/client sends the same string. */
+const Note = "bench"
+
+const f = flags(["addr", "protocol", "calls", "duration", "warmup", "concurrency", "size"])
+const address = f.addr ?? "127.0.0.1:8300"
+const protocolName = f.protocol ?? "consul"
+if (protocolName !== "consul" && protocolName !== "nomad") die(`--protocol: consul or nomad, got ${protocolName}`)
+const duration = durationMs("duration", f.duration, 0)
+const warmup = durationMs("warmup", f.warmup, 0)
+const calls = duration > 0 ? 0 : integer("calls", f.calls, 10_000, 1)
+const concurrency = integer("concurrency", f.concurrency, 1, 1)
+const size = integer("size", f.size, 32)
+
+interface Worker {
+  readonly latencies: Array<number>
+  ok: number
+  failed: number
+  firstError: string | undefined
+}
+
+const payloadLength = (p: unknown): number =>
+  p instanceof Uint8Array ? p.byteLength : typeof p === "string" ? Buffer.byteLength(p) : -1
+
+/**
+ * Runs the callers until `total` calls have started (total > 0) or until `deadline`
+ * (performance.now() ms), and returns each caller's tally with the phase's wall time.
+ */
+const phase = (pool: RpcPool.RpcPool.Service, payloads: ReadonlyArray<Uint8Array>, total: number, deadline: number) =>
+  Effect.suspend(() => {
+    let next = 0
+    const workers: Array<Worker> = []
+    const start = performance.now()
+    const caller = (payload: Uint8Array) =>
+      Effect.gen(function*() {
+        const w: Worker = { latencies: [], ok: 0, failed: 0, firstError: undefined }
+        workers.push(w)
+        // One args object per caller, mutated per call, as the Go client reuses its struct.
+        const args = { Payload: payload, Seq: 0, Note }
+        for (;;) {
+          const n = ++next
+          if (total > 0 ? n > total : performance.now() >= deadline) return
+          args.Seq = n
+          const t0 = performance.now()
+          const exit = yield* Effect.exit(pool.rpc(address, "Test.Echo", args))
+          const elapsed = performance.now() - t0
+          let error: string | undefined
+          if (Exit.isFailure(exit)) {
+            error = messageOf(Cause.squash(exit.cause))
+          } else {
+            const r = exit.value as Record<string, unknown> | null
+            if (r === null || typeof r !== "object" || r["Seq"] !== n || payloadLength(r["Payload"]) !== payload.byteLength) {
+              error = "echo reply does not match the request (Seq or payload length)"
+            }
+          }
+          if (error !== undefined) {
+            w.failed++
+            w.firstError ??= error
+            continue
+          }
+          w.ok++
+          w.latencies.push(elapsed)
+        }
+      })
+    return Effect.map(
+      Effect.forEach(payloads, caller, { concurrency: "unbounded", discard: true }),
+      () => ({ workers, ms: performance.now() - start })
+    )
+  })
+
+const summarize = (workers: ReadonlyArray<Worker>, ms: number) => {
+  let ok = 0
+  let failed = 0
+  let error: string | undefined
+  let n = 0
+  for (const w of workers) n += w.latencies.length
+  const all = new Float64Array(n)
+  let at = 0
+  for (const w of workers) {
+    ok += w.ok
+    failed += w.failed
+    error ??= w.firstError
+    all.set(w.latencies, at)
+    at += w.latencies.length
+  }
+  all.sort()
+  const seconds = ms / 1000
+  return {
+    calls: ok + failed,
+    ok,
+    failed,
+    seconds: round(seconds, 3),
+    callsPerSec: round((ok + failed) / seconds, 1),
+    p50Ms: round(percentile(all, 0.5), 3),
+    p99Ms: round(percentile(all, 0.99), 3),
+    ...(error === undefined ? {} : { error })
+  }
+}
+
+const program = Effect.gen(function*() {
+  const pool = yield* RpcPool.RpcPool
+  // One ping first: an unreachable server is one clear error, and the dial is not measured.
+  yield* pool.rpc(address, "Status.Ping", {})
+  const payloads = Array.from({ length: concurrency }, () => randomFillSync(new Uint8Array(size)))
+  if (warmup > 0) yield* phase(pool, payloads, 0, performance.now() + warmup)
+  const { workers, ms } = duration > 0
+    ? yield* phase(pool, payloads, 0, performance.now() + duration)
+    : yield* phase(pool, payloads, calls, 0)
+  return summarize(workers, ms)
+}).pipe(
+  Effect.provide(RpcPool.PoolLayer({ protocol: Protocol.byName[protocolName as "consul" | "nomad"] }))
+)
+
+const exit = await Effect.runPromiseExit(program)
+if (Exit.isSuccess(exit)) {
+  process.stdout.write(`${JSON.stringify(exit.value)}\n`)
+  process.exit(0)
+}
+const fatal = messageOf(Cause.squash(exit.cause))
+process.stdout.write(`${JSON.stringify({ calls: 0, ok: 0, failed: 0, fatal })}\n`)
+process.stderr.write(`rpc-client: ${fatal}\n`)
+process.exit(1)

@@ -1,0 +1,382 @@
+/**
+ * `npm run bench`: the comparison of issue 5, written to BENCHMARKS.md and
+ * bench/results/latest.json.
+ *
+ *   npm run bench                       # everything, 3 rounds (about 5-8 minutes on 2 cores)
+ *   npm run bench -- --quick            # a smoke run of every piece, about a minute
+ *   npm run bench -- --only a,c --rounds 5
+ *
+ * (a) RpcPool against the Go client and (b) our server against the Go server need Go and
+ * Debian's HashiCorp packages (see README); without them they are skipped with a note, and (d)
+ * runs against our own server instead of the Go one. Each contender run is a child process;
+ * the contenders of a load alternate within every round and the report gives medians.
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { type Outcome, runJson, type Server, startServer } from "./child.ts"
+import {
+  acquireContenders,
+  acquireNames,
+  fullMode,
+  type Load,
+  loads,
+  type Mode,
+  quickMode,
+  type ScenarioId,
+  scenarioIds,
+  sizeLabel
+} from "./plan.ts"
+import * as Progress from "./progress.ts"
+import { type AcquireRow, json, markdown, type Ran, type Results, type RpcRow, summarize, writeAtomically } from "./report.ts"
+import { buildGo, type GoBinaries } from "./toolchain.ts"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "..")
+const resultsDir = path.join(here, "results")
+const node = process.execPath
+
+const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d] [--rounds N]
+
+  --quick         short runs and one round: checks that everything works (numbers not to be quoted)
+  --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory)
+  --rounds N      rounds of alternating contenders; figures are medians (default 3, quick 1)
+`
+
+const fail = (message: string): never => {
+  process.stderr.write(`${message}\n\n${usage}`)
+  process.exit(2)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const options = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: "boolean", default: false },
+        only: { type: "string" },
+        rounds: { type: "string" },
+        help: { type: "boolean", short: "h", default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error))
+  }
+})()
+if (options.help) {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+const only: ReadonlyArray<ScenarioId> = options.only === undefined ? scenarioIds : (() => {
+  const ids = options.only.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  const bad = ids.filter((s) => !(scenarioIds as ReadonlyArray<string>).includes(s))
+  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d; got ${options.only}`)
+  return scenarioIds.filter((id) => ids.includes(id))
+})()
+const rounds = options.rounds === undefined ? (options.quick ? 1 : 3) : Number(options.rounds)
+if (!Number.isSafeInteger(rounds) || rounds < 1) fail(`--rounds: expected an integer of at least 1, got ${options.rounds}`)
+const mode: Mode = options.quick ? quickMode(rounds) : fullMode(rounds)
+const wants = (id: ScenarioId) => only.includes(id)
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+const rel = (file: string) => path.relative(root, file)
+
+const rpcFlags = (address: string, load: Load): Array<string> => [
+  "--addr",
+  address,
+  "--concurrency",
+  String(load.callers),
+  "--size",
+  String(load.size),
+  "--duration",
+  mode.duration,
+  "--warmup",
+  mode.warmup
+]
+
+const tsClient = (address: string, load: Load) => [path.join(here, "rpc-client.ts"), ...rpcFlags(address, load)]
+
+const acquireArgs = (contender: string) => [
+  path.join(here, "acquire.ts"),
+  "--contender",
+  contender,
+  ...(mode.acquireOps === undefined ? [] : ["--ops", String(mode.acquireOps)])
+]
+
+const memoryArgs = (address: string) => [
+  "--expose-gc",
+  path.join(here, "memory.ts"),
+  "--addr",
+  address,
+  "--sessions",
+  String(mode.memory.sessions),
+  "--streams",
+  String(mode.memory.streams),
+  "--calls",
+  String(mode.memory.calls),
+  "--warm-calls",
+  String(mode.memory.warmCalls),
+  "--concurrency",
+  String(mode.memory.concurrency)
+]
+
+/** The commands that reproduce this report by hand, with ADDR for a server's printed address. */
+const commandsFor = (go: GoBinaries | undefined): Array<string> => {
+  const argv = process.argv.slice(2)
+  const lines = [`npm run bench${argv.length === 0 ? "" : ` -- ${argv.join(" ")}`}   # this report`]
+  const sample: Load = { callers: 64, size: 32 }
+  const show = (args: ReadonlyArray<string>) => args.map((a) => (path.isAbsolute(a) ? rel(a) : a)).join(" ")
+  if (go !== undefined && (wants("a") || wants("b") || wants("d"))) {
+    lines.push(
+      "",
+      "# Go binaries (GOPATH mode, Debian's HashiCorp packages)",
+      "(cd bench/go/client && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../bin/client .)",
+      "(cd test/interop/go/server && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../../../../bench/go/bin/server .)",
+      "bench/go/bin/server -addr 127.0.0.1:0             # Go server: prints ADDR",
+      "node bench/rpc-server.ts                          # our server: prints ADDR"
+    )
+  }
+  if (go !== undefined && (wants("a") || wants("b"))) {
+    lines.push(
+      "",
+      `# (a) and (b), one run; loads: ${loads.map((l) => `--concurrency ${l.callers} --size ${l.size}`).join("; ")}`,
+      `node ${show(tsClient("ADDR", sample))}`,
+      `${rel(go.client)} ${rpcFlags("ADDR", sample).join(" ")}`
+    )
+  }
+  if (wants("c")) {
+    lines.push("", "# (c), one run per contender", ...acquireContenders.map((c) => `node ${show(acquireArgs(c))}`))
+  }
+  if (wants("d")) {
+    lines.push("", "# (d)")
+    if (go === undefined) lines.push("node bench/rpc-server.ts                          # our server (no Go): prints ADDR")
+    lines.push(`node ${show(memoryArgs("ADDR"))}`)
+  }
+  return lines
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+const RpcTimeoutMs = mode.warmupMs + mode.durationMs + 60_000
+const AcquireTimeoutMs = 5 * 60_000
+const MemoryTimeoutMs = 20 * 60_000
+
+const fmt = (n: unknown) => (typeof n === "number" ? Math.round(n).toLocaleString("en-US") : "?")
+const headline = (outcome: Outcome, key: string, unit: string): string =>
+  outcome.ok ? `${fmt(outcome.value[key])} ${unit}` : `error: ${outcome.error}`
+
+/** Expected length of each kind of run, for the progress bar's time-left estimate. */
+const estimate = {
+  rpc: mode.warmupMs + mode.durationMs + 800,
+  acquire: mode.quick ? 2000 : 6000,
+  memory: 8000 + mode.memory.calls / 8
+}
+
+/** Our side first in odd rounds, Go's first in even ones, so neither always runs on a warmer machine. */
+const ordered = <A>(round: number, ours: A, theirs: A): ReadonlyArray<A> => (round % 2 === 1 ? [ours, theirs] : [theirs, ours])
+
+const tryStart = async (command: string, args: ReadonlyArray<string>): Promise<Server | string> => {
+  try {
+    return await startServer(command, args)
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+const started = new Date()
+const loadStart = os.loadavg()
+let goBinaries: GoBinaries | undefined
+let goUnavailable: string | undefined
+if (wants("a") || wants("b") || wants("d")) {
+  process.stderr.write("building the Go client and server...\n")
+  const built = await buildGo()
+  if ("unavailable" in built) {
+    goUnavailable = built.unavailable
+    process.stderr.write(`(a) and (b) skipped: ${goUnavailable}\n`)
+  } else {
+    goBinaries = built
+  }
+}
+
+/** Every run of the bench in order, so the bar knows the total up front. */
+interface Step {
+  readonly estimateMs: number
+}
+
+const steps: Array<Step> = []
+const plan = (n: number, estimateMs: number) => {
+  for (let i = 0; i < n; i++) steps.push({ estimateMs })
+}
+const rpcRuns = rounds * loads.length * 2
+if (wants("a") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
+if (wants("b") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
+if (wants("c")) plan(rounds * acquireContenders.length, estimate.acquire)
+if (wants("d")) plan(1, estimate.memory)
+
+const progress = Progress.make(steps.length, (i) => steps[i]?.estimateMs ?? 0)
+
+const step = async (label: string, run: () => Promise<Outcome>, note: (o: Outcome) => string): Promise<Outcome> => {
+  progress.start(label)
+  const outcome = await run()
+  progress.done(note(outcome))
+  return outcome
+}
+
+const rpcScenario = async (
+  id: "a" | "b",
+  names: { readonly ours: string; readonly go: string },
+  runOurs: (load: Load) => Promise<Outcome>,
+  runGo: (load: Load) => Promise<Outcome>
+): Promise<Ran<ReadonlyArray<RpcRow>>> => {
+  const rows: Array<RpcRow> = loads.map((load) => ({ load, ours: [], go: [] }))
+  for (let round = 1; round <= rounds; round++) {
+    for (const row of rows) {
+      const label = (who: string) => `(${id}) ${row.load.callers} x ${sizeLabel(row.load.size)} ${who}, round ${round}/${rounds}`
+      for (const which of ordered(round, "ours", "go") as ReadonlyArray<"ours" | "go">) {
+        const run = which === "ours" ? runOurs : runGo
+        row[which].push(await step(label(names[which]), () => run(row.load), (o) => headline(o, "callsPerSec", "calls/s")))
+      }
+    }
+  }
+  return { data: rows }
+}
+
+const servers: Array<Server> = []
+const goServer = goBinaries === undefined ? undefined : await tryStart(goBinaries.server, ["-addr", "127.0.0.1:0"])
+if (typeof goServer === "string") progress.say(`the Go server did not start: ${goServer}`)
+else if (goServer !== undefined) servers.push(goServer)
+
+const results: {
+  a?: Ran<ReadonlyArray<RpcRow>>
+  b?: Ran<ReadonlyArray<RpcRow>>
+  c?: Ran<ReadonlyArray<AcquireRow>>
+  d?: Ran<{ readonly outcome: Outcome; readonly server: string }>
+} = {}
+const goMissing = goUnavailable ?? (typeof goServer === "string" ? `the Go server did not start: ${goServer}` : undefined)
+
+if (wants("a")) {
+  if (goBinaries === undefined || goServer === undefined || typeof goServer === "string") {
+    results.a = { skipped: goMissing ?? "Go unavailable" }
+    if (goBinaries !== undefined) progress.skip(rpcRuns)
+  } else {
+    const address = goServer.address
+    const client = goBinaries.client
+    results.a = await rpcScenario(
+      "a",
+      { ours: "RpcPool", go: "Go client" },
+      (load) => runJson(node, tsClient(address, load), RpcTimeoutMs),
+      (load) => runJson(client, rpcFlags(address, load), RpcTimeoutMs)
+    )
+  }
+}
+
+if (wants("b")) {
+  const ours = goBinaries === undefined ? undefined : await tryStart(node, [path.join(here, "rpc-server.ts")])
+  if (goBinaries === undefined || goServer === undefined || typeof goServer === "string") {
+    results.b = { skipped: goMissing ?? "Go unavailable" }
+    if (goBinaries !== undefined) progress.skip(rpcRuns)
+  } else if (ours === undefined || typeof ours === "string") {
+    results.b = { skipped: `our server did not start: ${ours ?? "?"}` }
+    progress.skip(rpcRuns)
+  } else {
+    const client = goBinaries.client
+    const goAddress = goServer.address
+    results.b = await rpcScenario(
+      "b",
+      { ours: "RpcServer", go: "Go server" },
+      (load) => runJson(client, rpcFlags(ours.address, load), RpcTimeoutMs),
+      (load) => runJson(client, rpcFlags(goAddress, load), RpcTimeoutMs)
+    )
+  }
+  if (ours !== undefined && typeof ours !== "string") await ours.stop()
+}
+
+if (wants("c")) {
+  const rows: Array<AcquireRow> = acquireContenders.map((contender) => ({ contender, runs: [] }))
+  for (let round = 1; round <= rounds; round++) {
+    // Rotate the starting contender each round, so none always runs first.
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[(i + round - 1) % rows.length]!
+      row.runs.push(
+        await step(
+          `(c) ${acquireNames[row.contender]}, round ${round}/${rounds}`,
+          () => runJson(node, acquireArgs(row.contender), AcquireTimeoutMs),
+          (o) => headline(o, "opsPerSec", "ops/s")
+        )
+      )
+    }
+  }
+  results.c = { data: rows }
+}
+
+if (wants("d")) {
+  // Without Go, our own server stands in: it runs in its own process, so the client's heap is still all there is to see.
+  const server = goServer !== undefined && typeof goServer !== "string"
+    ? { address: goServer.address, name: "the Go server", stop: async () => {} }
+    : await (async () => {
+      const ours = await tryStart(node, [path.join(here, "rpc-server.ts")])
+      return typeof ours === "string" ? ours : { address: ours.address, name: "our server (no Go server)", stop: ours.stop }
+    })()
+  if (typeof server === "string") {
+    results.d = { skipped: `no server to call: ${server}` }
+    progress.skip(1)
+  } else {
+    const outcome = await step(
+      `(d) memory: ${mode.memory.sessions} sessions, ${mode.memory.streams} streams, ${fmt(mode.memory.calls)} calls`,
+      () => runJson(node, memoryArgs(server.address), MemoryTimeoutMs),
+      (o) => {
+        if (!o.ok) return `error: ${o.error}`
+        const g = o.value["growth"] as Record<string, unknown> | undefined
+        return `heap growth ${String(g?.["heapGrowthPct"] ?? "?")} %`
+      }
+    )
+    results.d = { data: { outcome, server: server.name } }
+    await server.stop()
+  }
+}
+
+for (const server of servers) await server.stop()
+progress.finish()
+
+const full: Results = {
+  started,
+  finished: new Date(),
+  mode,
+  only,
+  machine: {
+    cpu: os.cpus()[0]?.model.trim() ?? "unknown CPU",
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadStart: loadStart.map((l) => Math.round(l * 100) / 100),
+    loadEnd: os.loadavg().map((l) => Math.round(l * 100) / 100)
+  },
+  node: process.version,
+  go: goBinaries?.version,
+  commands: commandsFor(goBinaries),
+  ...results
+}
+const summary = summarize(full)
+writeAtomically(path.join(resultsDir, "latest.json"), json(full, summary), resultsDir)
+writeAtomically(path.join(root, "BENCHMARKS.md"), markdown(full, summary), resultsDir)
+
+const width = Math.max(...summary.targets.map((t) => t.what.length))
+process.stdout.write(
+  [
+    ...summary.targets.map((t) => `(${t.scenario}) ${t.what.padEnd(width)}  ${t.measured.padStart(7)}  ${t.verdict}`),
+    "",
+    `written: BENCHMARKS.md, ${rel(path.join(resultsDir, "latest.json"))}${mode.quick ? " (quick run: numbers not to be quoted)" : ""}`,
+    ""
+  ].join("\n")
+)
