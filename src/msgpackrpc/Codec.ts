@@ -137,6 +137,7 @@ export class MessageReader<H> {
   private readonly parse: (v: Value) => H | CodecError
   private header: H | undefined = undefined
   private failure: CodecError | undefined = undefined
+  private ended = false
 
   constructor(parse: (v: Value) => H | CodecError, options?: DecoderOptions) {
     this.parse = parse
@@ -164,7 +165,9 @@ export class MessageReader<H> {
       this.header = header
     }
     const body = this.decoder.next()
-    if (body === undefined) return undefined
+    // After `end`, an undecoded header left with no bytes after it is a message cut short, whether or not
+    // the header had been read out before `end` was called.
+    if (body === undefined) return this.ended ? this.fail(truncatedAfterHeader()) : undefined
     if (body instanceof CodecError) return this.fail(body)
     const header = this.header
     this.header = undefined
@@ -173,12 +176,11 @@ export class MessageReader<H> {
 
   /** Marks the end of input; `Truncated` when a message was cut short. */
   end(): CodecError | undefined {
+    this.ended = true
     if (this.failure !== undefined) return this.failure
     const e = this.decoder.end()
     if (e !== undefined) return this.fail(e)
-    if (this.header !== undefined && this.decoder.bufferedBytes === 0) {
-      return this.fail(new CodecError({ reason: "Truncated", message: "input ended after a header, before its body" }))
-    }
+    if (this.header !== undefined && this.decoder.bufferedBytes === 0) return this.fail(truncatedAfterHeader())
     return undefined
   }
 
@@ -211,6 +213,9 @@ export class RequestReader extends MessageReader<RequestHeader> {
     super(parseRequestHeader, options)
   }
 }
+
+const truncatedAfterHeader = (): CodecError =>
+  new CodecError({ reason: "Truncated", message: "input ended after a header, before its body" })
 
 // -----------------------------------------------------------------------------------------------------------
 // Header fields

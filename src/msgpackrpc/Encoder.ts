@@ -369,9 +369,10 @@ export class Encoder {
   private method(method: string): void {
     const cached = this.methods.get(method)
     if (cached !== undefined) return this.raw(cached)
-    const at = this.pos
+    // Relative to the message start: writing the name may grow the buffer, which moves the message to offset 0.
+    const at = this.pos - this.start
     this.string(method)
-    if (this.methods.size < MaxCachedMethods) this.methods.set(method, this.buf.slice(at, this.pos))
+    if (this.methods.size < MaxCachedMethods) this.methods.set(method, this.buf.slice(this.start + at, this.pos))
   }
 
   /** Raw/str family header for `n` bytes; str8 is never used (`has8Always=false`, `WriteExt=false`). */
