@@ -11,10 +11,16 @@
  * A doomed Conn serves the calls already on it and no new ones; its session is
  * closed when the last caller leaves.
  *
+ * At most `maxStreamsInUse` stream clients are checked out or idle at once; a
+ * caller beyond that waits for one to come back (bounded by its call timeout),
+ * unless `maxPending` callers to this server already wait, when it fails at
+ * once with `TooManyPending`.
+ *
  * @since 0.1.0
  */
 import { Effect, Scope } from "effect"
 import { Exit } from "effect"
+import { RpcError } from "./RpcError.ts"
 import type { MuxError } from "../mux/MuxError.ts"
 import type { MuxSession } from "../mux/MuxSession.ts"
 import { StreamClient } from "../msgpackrpc/StreamClient.ts"
@@ -23,6 +29,11 @@ import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
 /** Sends our FIN on streams the server already closed (a reset one is gone already). */
 const closeAll = (clients: ReadonlyArray<StreamClient>): Effect.Effect<void> =>
   Effect.forEach(clients, (client) => client.close, { discard: true })
+
+/** Callers waiting for a dial or a stream to one server, shared by the pool and that server's Conns. */
+export interface PendingGauge {
+  pending: number
+}
 
 export class Conn {
   readonly address: string
@@ -33,10 +44,19 @@ export class Conn {
   private readonly streamByte: number | undefined
   private readonly decoder: DecoderOptions | undefined
   private readonly free: Array<StreamClient> = []
+  private readonly maxStreamsInUse: number
+  private readonly maxPending: number
+  private readonly gauge: PendingGauge
+  /** Callers parked until a stream client is released (FIFO). */
+  private readonly slotWaiters: Array<() => void> = []
 
   /** Callers between acquire and release. */
   callers = 0
-  /** Stream clients checked out by calls. */
+  /**
+   * Stream clients checked out by calls, counting those being opened. The free
+   * list is only filled from these and only drawn on when not empty, so
+   * `inUse + idleStreams <= maxStreamsInUse` always holds.
+   */
   inUse = 0
   /** Clock millis of the last acquire or release. */
   lastUsed: number
@@ -51,6 +71,11 @@ export class Conn {
     readonly streamByte: number | undefined
     readonly decoder: DecoderOptions | undefined
     readonly now: number
+    /** Stream clients checked out or idle at once. */
+    readonly maxStreamsInUse: number
+    /** Callers to this server that may wait at once (for a dial or a stream). */
+    readonly maxPending: number
+    readonly pending: PendingGauge
   }) {
     this.address = options.address
     this.session = options.session
@@ -59,6 +84,9 @@ export class Conn {
     this.streamByte = options.streamByte
     this.decoder = options.decoder
     this.lastUsed = options.now
+    this.maxStreamsInUse = options.maxStreamsInUse
+    this.maxPending = options.maxPending
+    this.gauge = options.pending
   }
 
   get idleStreams(): number {
@@ -76,8 +104,23 @@ export class Conn {
     this.lastUsed = now
   }
 
-  /** Consul `getClient`: the most recently returned stream client, or a new stream. */
-  readonly takeClient: Effect.Effect<StreamClient, MuxError> = Effect.suspend(() => {
+  /**
+   * Consul `getClient`: the most recently returned stream client, or a new
+   * stream, or (at `maxStreamsInUse`) a wait for a released one. Fails with
+   * `RpcError` `TooManyPending` (method empty) when too many callers wait.
+   */
+  readonly takeClient: Effect.Effect<StreamClient, MuxError | RpcError> = Effect.suspend(() => this.take())
+
+  /**
+   * At the cap on a session that still takes streams. On a closed one, or one
+   * the server sent GoAway on, the open fails at once and sends the caller to a
+   * fresh dial instead of a wait.
+   */
+  private get saturated(): boolean {
+    return this.inUse >= this.maxStreamsInUse && !this.closed && !this.session.isClosed && !this.session.peerGoneAway
+  }
+
+  private take(): Effect.Effect<StreamClient, MuxError | RpcError> {
     let stale: Array<StreamClient> | undefined
     for (let client = this.free.pop(); client !== undefined; client = this.free.pop()) {
       if (!client.stream.isClosed) {
@@ -88,32 +131,95 @@ export class Conn {
       stale ??= []
       stale.push(client)
     }
-    const open = Effect.map(this.session.open, (stream) => {
+    const next = this.saturated ? this.waitForSlot() : this.openClient
+    return stale === undefined ? next : Effect.andThen(closeAll(stale), next)
+  }
+
+  private readonly openClient: Effect.Effect<StreamClient, MuxError> = Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      // Counted before the open, which may wait for the SYN backlog, so concurrent openers cannot pass the cap together.
       this.inUse++
-      return new StreamClient(stream, this.streamByte, this.decoder)
+      return Effect.onExit(
+        restore(this.session.open),
+        (exit) => Exit.isFailure(exit) ? Effect.sync(() => this.releaseSlot()) : Effect.void
+      ).pipe(Effect.map((stream) => new StreamClient(stream, this.streamByte, this.decoder)))
     })
-    return stale === undefined ? open : Effect.andThen(closeAll(stale), open)
-  })
+  )
+
+  private waitForSlot(): Effect.Effect<StreamClient, MuxError | RpcError> {
+    const gauge = this.gauge
+    if (gauge.pending >= this.maxPending) {
+      return Effect.fail(
+        new RpcError({
+          reason: "TooManyPending",
+          address: this.address,
+          method: "",
+          sent: false,
+          detail: `${gauge.pending} callers already wait (maxPendingCalls ${this.maxPending})`
+        })
+      )
+    }
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        gauge.pending++
+        // Set by the wake-up itself, so an interruption racing it can hand the wake-up on.
+        let woken = false
+        const park = Effect.callback<void>((resume) => {
+          const waiter = () => {
+            woken = true
+            resume(Effect.void)
+          }
+          this.slotWaiters.push(waiter)
+          return Effect.sync(() => {
+            const i = this.slotWaiters.indexOf(waiter)
+            if (i >= 0) this.slotWaiters.splice(i, 1)
+          })
+        })
+        const untilSlot = (): Effect.Effect<void> =>
+          Effect.flatMap(restore(park), () => {
+            if (!this.saturated) return Effect.void
+            // Another caller took the slot first: wait for the next one.
+            woken = false
+            return untilSlot()
+          })
+        return Effect.onExit(untilSlot(), (exit) =>
+          Effect.sync(() => {
+            gauge.pending--
+            if (Exit.isFailure(exit) && woken) this.slotWaiters.shift()?.()
+          })).pipe(Effect.andThen(restore(Effect.suspend(() => this.take()))))
+      })
+    )
+  }
+
+  /**
+   * A checked-out client went back or away: one waiter may take its place. The
+   * wake-up runs the waiter at once, so callers update the free list first.
+   */
+  private releaseSlot(): void {
+    this.inUse--
+    this.slotWaiters.shift()?.()
+  }
 
   /** Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. */
   returnClient(client: StreamClient): Effect.Effect<void> {
-    this.inUse--
     if (this.free.length < this.maxStreams && this.usable && !client.stream.isClosed) {
       this.free.push(client)
+      this.releaseSlot()
       return Effect.void
     }
+    this.releaseSlot()
     return client.close
   }
 
   /** A client whose call got a remote error is in step but not reused (Consul's `sc.Close()`): FIN it. */
   closeClient(client: StreamClient): Effect.Effect<void> {
-    this.inUse--
+    this.releaseSlot()
     return client.close
   }
 
   /** A client whose call failed is out of step: reset it. */
   discardClient(client: StreamClient): Effect.Effect<void> {
-    this.inUse--
+    this.releaseSlot()
     return client.reset
   }
 
@@ -122,6 +228,12 @@ export class Conn {
     if (this.closed) return Effect.void
     this.closed = true
     this.free.length = 0
-    return Scope.close(this.scope, Exit.void)
+    // Waiters wake once the session is closed, so their open fails and they go to a fresh dial (or PoolClosed).
+    return Effect.andThen(
+      Scope.close(this.scope, Exit.void),
+      Effect.sync(() => {
+        for (const waiter of this.slotWaiters.splice(0)) waiter()
+      })
+    )
   })
 }

@@ -16,6 +16,8 @@ export interface AddressStats {
   readonly streamsInUse: number
   /** Callers holding the session now. */
   readonly callers: number
+  /** Callers waiting now for a dial or for a stream under `maxStreamsPerSession`. */
+  readonly pending: number
   /** Sessions dialled successfully. */
   readonly dials: number
   /** Dials that failed. */
@@ -34,6 +36,8 @@ export interface PoolStats extends Omit<AddressStats, "address"> {
 
 /** Mutable counters kept per address. */
 export interface Counters {
+  /** A gauge, kept here so the Conn of the same address shares it with the pool. */
+  pending: number
   dials: number
   dialFailures: number
   calls: number
@@ -41,16 +45,17 @@ export interface Counters {
   failures: Partial<Record<RpcErrorReason, number>>
 }
 
-export const makeCounters = (): Counters => ({ dials: 0, dialFailures: 0, calls: 0, ok: 0, failures: {} })
+export const makeCounters = (): Counters => ({ pending: 0, dials: 0, dialFailures: 0, calls: 0, ok: 0, failures: {} })
 
 export const total = (addresses: ReadonlyArray<AddressStats>): PoolStats => {
   const failures: Partial<Record<RpcErrorReason, number>> = {}
-  let sessions = 0, streamsIdle = 0, streamsInUse = 0, callers = 0, dials = 0, dialFailures = 0, calls = 0, ok = 0
+  let sessions = 0, streamsIdle = 0, streamsInUse = 0, callers = 0, pending = 0, dials = 0, dialFailures = 0, calls = 0, ok = 0
   for (const a of addresses) {
     sessions += a.sessions
     streamsIdle += a.streamsIdle
     streamsInUse += a.streamsInUse
     callers += a.callers
+    pending += a.pending
     dials += a.dials
     dialFailures += a.dialFailures
     calls += a.calls
@@ -59,5 +64,5 @@ export const total = (addresses: ReadonlyArray<AddressStats>): PoolStats => {
       failures[reason] = (failures[reason] ?? 0) + n
     }
   }
-  return { sessions, streamsIdle, streamsInUse, callers, dials, dialFailures, calls, ok, failures, addresses }
+  return { sessions, streamsIdle, streamsInUse, callers, pending, dials, dialFailures, calls, ok, failures, addresses }
 }

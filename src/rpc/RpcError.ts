@@ -14,6 +14,8 @@ import { TransportError } from "../wire/TransportError.ts"
  * - `ConnectionLost`: the session died during the call (EOF, reset, keepalive timeout).
  * - `StreamReset`: the server reset or closed this call's stream.
  * - `ProtocolError`: the server sent bytes that are not msgpack-rpc or not yamux.
+ * - `MessageTooLarge`: the reply is larger than `maxMessageSize`; only its stream is reset, the session stays.
+ * - `TooManyPending`: `maxPendingCalls` callers already wait for a dial or a stream to this server; nothing was sent.
  * - `RemoteError`: the server's handler returned an error (`Response.Error`); the message is the server's.
  * - `CallTimeout`: no reply within the call timeout.
  * - `ReplyMismatch`: the reply did not match the Schema the caller gave.
@@ -26,6 +28,8 @@ export type RpcErrorReason =
   | "ConnectionLost"
   | "StreamReset"
   | "ProtocolError"
+  | "MessageTooLarge"
+  | "TooManyPending"
   | "RemoteError"
   | "CallTimeout"
   | "ReplyMismatch"
@@ -65,6 +69,8 @@ export class RpcError extends Data.TaggedError("RpcError")<{
       case "ReplyMismatch":
       case "PoolClosed":
       case "ProtocolError":
+      // The same reply would be as large again.
+      case "MessageTooLarge":
         return false
       default:
         // A refused TLS handshake or preamble will be refused again.

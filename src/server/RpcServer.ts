@@ -14,6 +14,7 @@ import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
 import { RequestReader } from "../msgpackrpc/Codec.ts"
 import type { Request } from "../msgpackrpc/Codec.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
+import { DefaultMaxBufferedBytes, DefaultMaxMessageBytes } from "../msgpackrpc/Decoder.ts"
 import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
 import { Encoder } from "../msgpackrpc/Encoder.ts"
 import * as Listener from "../wire/Listener.ts"
@@ -44,9 +45,23 @@ export interface ServeOptions extends Listener.ListenOptions {
   readonly handlers: Readonly<Record<string, Handler>>
   /** yamux tunables for every session. */
   readonly session?: YamuxConfig.Options | undefined
-  /** Limits on each request. */
+  /** Limits on each request (nesting, buffering); `maxMessageSize` wins over `decoder.maxMessageBytes`. */
   readonly decoder?: DecoderOptions | undefined
+  /**
+   * Largest request value, in bytes. Default 64 MiB (`defaultMaxMessageSize`).
+   * A larger request resets its stream as soon as its header announces the
+   * size (the client sees `StreamReset`); the session and its other streams
+   * carry on.
+   */
+  readonly maxMessageSize?: number | undefined
 }
+
+/**
+ * Largest request value a server buffers and decodes: 64 MiB, the msgpack
+ * decoder's default and the pool's `maxMessageSize`, so a default client and
+ * server agree; one stream can make the server hold at most twice this.
+ */
+export const defaultMaxMessageSize = DefaultMaxMessageBytes
 
 /** Counters since the server started (what `Test.Stats` reports). */
 export interface ServerStats {
@@ -89,6 +104,16 @@ const notFound = (method: string, handlers: Readonly<Record<string, Handler>>): 
 export const serve = (options: ServeOptions): Effect.Effect<Server, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const protocol: Protocol = options.protocol ?? consul
+    const maxMessageSize = Math.max(
+      1,
+      Math.floor(options.maxMessageSize ?? options.decoder?.maxMessageBytes ?? defaultMaxMessageSize)
+    )
+    const decoder: DecoderOptions = {
+      ...options.decoder,
+      maxMessageBytes: maxMessageSize,
+      // A request is two values (header and args), both held until the second is whole.
+      maxBufferedBytes: options.decoder?.maxBufferedBytes ?? Math.max(DefaultMaxBufferedBytes, 2 * maxMessageSize)
+    }
     const counters: Counters = { conns: 0, streams: 0, served: 0, live: 0 }
     const encoder = new Encoder()
     let server: Server | undefined
@@ -129,7 +154,7 @@ export const serve = (options: ServeOptions): Effect.Effect<Server, TransportErr
 
     const serveStream = (stream: MuxStream, remoteAddress: string, session: MuxSession): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const reader = new RequestReader(options.decoder)
+        const reader = new RequestReader(decoder)
         if (protocol.streamByte !== undefined) {
           // Nomad: the first byte of every stream says what it carries; we serve only RPC.
           const first = yield* stream.read
