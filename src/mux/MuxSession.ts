@@ -28,6 +28,11 @@ export interface MuxStream {
   readonly reset: Effect.Effect<void>
   /** True once the stream can no longer carry a call in both directions. */
   readonly isClosed: boolean
+  /**
+   * True when the peer reset this stream we opened before acknowledging it: it refused the
+   * open (GoAway, accept backlog, stream limit), so nothing on its side saw our bytes.
+   */
+  readonly refused: boolean
 }
 
 export interface MuxSession {

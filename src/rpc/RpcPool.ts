@@ -21,7 +21,7 @@
 import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Schedule, Schema, SchemaTransformation, Scope } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
-import { asBytes } from "../msgpackrpc/Decoder.ts"
+import { asBytes, DefaultMaxBufferedBytes, DefaultMaxMessageBytes } from "../msgpackrpc/Decoder.ts"
 import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
 import { RemoteError } from "../msgpackrpc/RemoteError.ts"
 import type { CallError, StreamClient } from "../msgpackrpc/StreamClient.ts"
@@ -48,6 +48,28 @@ export const defaultDialTimeout = Duration.seconds(10)
 export const defaultCallTimeout = Duration.seconds(60)
 /** How often the reaper looks for idle sessions: 1 second, as Consul's `reap`. */
 export const defaultReapInterval = Duration.seconds(1)
+/**
+ * Largest reply value the pool buffers and decodes: 64 MiB, the msgpack
+ * decoder's own default. Consul caps KV values and transactions at 512 KiB,
+ * but catalog and health listings of a large cluster run to tens of MiB, so
+ * the limit sits well above legitimate replies while bounding what one stream
+ * can make the process hold (the header and body: at most twice this).
+ */
+export const defaultMaxMessageSize = DefaultMaxMessageBytes
+/**
+ * Stream clients checked out or idle at once on one session: 1024. Four times
+ * yamux's accept backlog (256), so a Go server's accept loop is never the
+ * bottleneck below it, and far under yamux's stream limit (8192), so the
+ * pool queues callers before the session would refuse streams.
+ */
+export const defaultMaxStreamsPerSession = 1024
+/**
+ * Callers per server that may wait at once for a dial or a stream: 10,000.
+ * Each waiter is one parked fiber (about a KiB); the bound keeps a dead or
+ * saturated server from collecting an unbounded backlog, far above any burst
+ * a healthy server sees.
+ */
+export const defaultMaxPendingCalls = 10_000
 
 export declare namespace RpcPool {
   export interface Options {
@@ -67,8 +89,27 @@ export declare namespace RpcPool {
     readonly reapInterval?: Duration.Input | undefined
     /** yamux tunables for every session (keepalive, windows, timeouts). */
     readonly session?: YamuxConfig.Options | undefined
-    /** Limits on each reply (maximum message size, nesting). */
+    /** Limits on each reply (nesting, buffering); `maxMessageSize` wins over `decoder.maxMessageBytes`. */
     readonly decoder?: DecoderOptions | undefined
+    /**
+     * Largest reply value, in bytes. Default 64 MiB (`defaultMaxMessageSize`).
+     * A larger reply fails its call with `MessageTooLarge` (not retryable) as
+     * soon as its header announces the size; only its stream is reset.
+     */
+    readonly maxMessageSize?: number | undefined
+    /**
+     * Stream clients checked out or idle at once per session. Default 1024
+     * (`defaultMaxStreamsPerSession`). Callers beyond it wait on the same
+     * session for a stream to come back, within their call timeout; no second
+     * session is opened.
+     */
+    readonly maxStreamsPerSession?: number | undefined
+    /**
+     * Callers per server that may wait at once for a dial or a stream. Default
+     * 10,000 (`defaultMaxPendingCalls`), at least 1. One more fails at once
+     * with `TooManyPending`, which is retryable (nothing was sent).
+     */
+    readonly maxPendingCalls?: number | undefined
   }
 
   export interface CallOptions {
@@ -125,7 +166,10 @@ const toRpcError = (
     })
   }
   if (error instanceof CodecError) {
-    return new RpcError({ reason: "ProtocolError", address, method, sent, detail: error.message, cause: error })
+    // After the request went out, TooLarge is the reply decoder's maxMessageBytes (or buffering) limit:
+    // the reply is well-formed, just too big. Before, it is the encoder refusing the args.
+    const reason = sent && error.reason === "TooLarge" ? "MessageTooLarge" : "ProtocolError"
+    return new RpcError({ reason, address, method, sent, detail: error.message, cause: error })
   }
   return new RpcError({
     reason: muxReason(error),
@@ -155,6 +199,19 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     const dialTimeout = options.dialTimeout ?? defaultDialTimeout
     const callTimeout = options.callTimeout ?? defaultCallTimeout
     const reapInterval = options.reapInterval ?? defaultReapInterval
+    const maxMessageSize = Math.max(
+      1,
+      Math.floor(options.maxMessageSize ?? options.decoder?.maxMessageBytes ?? defaultMaxMessageSize)
+    )
+    const decoder: DecoderOptions = {
+      ...options.decoder,
+      maxMessageBytes: maxMessageSize,
+      // A reply is two values (header and body), both held until the second is whole.
+      maxBufferedBytes: options.decoder?.maxBufferedBytes ?? Math.max(DefaultMaxBufferedBytes, 2 * maxMessageSize)
+    }
+    const maxStreamsPerSession = Math.max(1, options.maxStreamsPerSession ?? defaultMaxStreamsPerSession)
+    // At least 1: the caller that starts a dial waits for it too, and with 0 no call could ever dial.
+    const maxPendingCalls = Math.max(1, options.maxPendingCalls ?? defaultMaxPendingCalls)
 
     const scope = yield* Effect.scope
     const clock = yield* Clock.Clock
@@ -231,8 +288,11 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
           scope: connScope,
           maxStreams,
           streamByte: protocol.streamByte,
-          decoder: options.decoder,
-          now: now()
+          decoder,
+          now: now(),
+          maxStreamsInUse: maxStreamsPerSession,
+          maxPending: maxPendingCalls,
+          pending: countersFor(key)
         })
         conns.set(key, conn)
         countersFor(key).dials++
@@ -240,6 +300,27 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
         yield* Effect.forkIn(Effect.flatMap(session.closed, () => clearConn(conn)), connScope)
         return conn
       })
+
+    /** Joins the dial for `key` as one of its `maxPendingCalls` waiters, or fails with `TooManyPending`. */
+    const awaitDial = (key: string, host: string, port: number): Effect.Effect<Conn, RpcError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const gauge = countersFor(key)
+          if (gauge.pending >= maxPendingCalls) {
+            return Effect.fail(
+              new RpcError({
+                reason: "TooManyPending",
+                address: key,
+                method: "",
+                sent: false,
+                detail: `${gauge.pending} callers already wait (maxPendingCalls ${maxPendingCalls})`
+              })
+            )
+          }
+          gauge.pending++
+          return Effect.ensuring(restore(limiter.join(key, dial(key, host, port))), Effect.sync(() => gauge.pending--))
+        })
+      )
 
     /**
      * The Conn for `key`, dialling through the limiter when there is none. The
@@ -251,7 +332,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
         if (closed) return Effect.fail(poolClosed(key, ""))
         const conn = conns.get(key)
         if (conn !== undefined && conn.usable) return Effect.succeed(conn)
-        const fresh = limiter.join(key, dial(key, host, port))
+        const fresh = awaitDial(key, host, port)
         // A Conn the server sent GoAway on is still mapped: retire it (closed once its callers leave).
         return conn === undefined ? fresh : Effect.andThen(clearConn(conn), fresh)
       })
@@ -277,8 +358,12 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
             conn.markForUse(now())
             return Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
               if (Exit.isFailure(taken)) {
-                // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
                 const error = Cause.findErrorOption(taken.cause)
+                // Timed out waiting for a stream, or too many waiting: the session is fine, keep it.
+                if (Cause.hasInterruptsOnly(taken.cause) || (error._tag === "Some" && error.value instanceof RpcError)) {
+                  return Effect.andThen(releaseConn(conn), Effect.failCause(taken.cause as Cause.Cause<RpcError>))
+                }
+                // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
                 return clearConn(conn).pipe(
                   Effect.andThen(releaseConn(conn)),
                   Effect.andThen(
@@ -300,12 +385,33 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
                 )
               }
               const client: StreamClient = taken.value
-              return Effect.flatMap(Effect.exit(restore(client.call(method, args))), (exit) => {
+              return Effect.flatMap(Effect.exit(restore(client.call(method, args))), (exit): Effect.Effect<Value | typeof Retry, RpcError> => {
                 call.sent = client.sent
                 if (Exit.isSuccess(exit)) {
                   return Effect.as(Effect.andThen(conn.returnClient(client), releaseConn(conn)), exit.value)
                 }
                 const error = Cause.findErrorOption(exit.cause)
+                // The server refused the stream (its GoAway crossed our SYN, or its backlog was
+                // full): no handler saw the request, so this is a failed open, retried the same way.
+                if (client.stream.refused && error._tag === "Some" && error.value instanceof MuxError) {
+                  call.sent = false
+                  const refused = error.value
+                  return conn.discardClient(client).pipe(
+                    Effect.andThen(releaseConn(conn)),
+                    Effect.andThen(
+                      mayRetry ? Effect.succeed(Retry) : Effect.fail(
+                        new RpcError({
+                          reason: "StreamOpenFailed",
+                          address: key,
+                          method,
+                          sent: false,
+                          detail: `${refused.detail ?? refused.reason} refused`,
+                          cause: refused
+                        })
+                      )
+                    )
+                  )
+                }
                 // Consul and Nomad close the stream after any error, remote ones included: a Go
                 // server's ServeRequest loop FINs the stream after an unknown method or undecodable
                 // args, so reusing it would fail the next, unrelated call.
@@ -381,6 +487,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
           streamsIdle: conn?.idleStreams ?? 0,
           streamsInUse: conn?.inUse ?? 0,
           callers: conn?.callers ?? 0,
+          pending: c.pending,
           dials: c.dials,
           dialFailures: c.dialFailures,
           calls: c.calls,
@@ -420,14 +527,25 @@ export const PoolLayer = (options: RpcPool.Options = {}): Layer.Layer<RpcPool> =
 /**
  * Options read from effect's `Config` (environment by default):
  * `CONNPOOL_MAX_TIME`, `CONNPOOL_MAX_STREAMS`, `CONNPOOL_PROTOCOL`
- * (`consul`|`nomad`), `CONNPOOL_DIAL_TIMEOUT`, `CONNPOOL_CALL_TIMEOUT`, each
- * falling back to its default. TLS stays in code: certificates are not
- * environment strings.
+ * (`consul`|`nomad`), `CONNPOOL_DIAL_TIMEOUT`, `CONNPOOL_CALL_TIMEOUT`,
+ * `CONNPOOL_MAX_MESSAGE_SIZE` (bytes), `CONNPOOL_MAX_STREAMS_PER_SESSION` and
+ * `CONNPOOL_MAX_PENDING_CALLS`, each falling back to its default. TLS stays
+ * in code: certificates are not environment strings.
  *
  * @category layers
  */
 export const PoolLayerConfig = (
-  overrides: Omit<RpcPool.Options, "maxTime" | "maxStreams" | "protocol" | "dialTimeout" | "callTimeout"> = {}
+  overrides: Omit<
+    RpcPool.Options,
+    | "maxTime"
+    | "maxStreams"
+    | "protocol"
+    | "dialTimeout"
+    | "callTimeout"
+    | "maxMessageSize"
+    | "maxStreamsPerSession"
+    | "maxPendingCalls"
+  > = {}
 ) =>
   Layer.effect(
     RpcPool,
@@ -439,7 +557,12 @@ export const PoolLayerConfig = (
           Config.withDefault("consul" as const)
         ),
         dialTimeout: Config.Duration("CONNPOOL_DIAL_TIMEOUT").pipe(Config.withDefault(defaultDialTimeout)),
-        callTimeout: Config.Duration("CONNPOOL_CALL_TIMEOUT").pipe(Config.withDefault(defaultCallTimeout))
+        callTimeout: Config.Duration("CONNPOOL_CALL_TIMEOUT").pipe(Config.withDefault(defaultCallTimeout)),
+        maxMessageSize: Config.Int("CONNPOOL_MAX_MESSAGE_SIZE").pipe(Config.withDefault(defaultMaxMessageSize)),
+        maxStreamsPerSession: Config.Int("CONNPOOL_MAX_STREAMS_PER_SESSION").pipe(
+          Config.withDefault(defaultMaxStreamsPerSession)
+        ),
+        maxPendingCalls: Config.Int("CONNPOOL_MAX_PENDING_CALLS").pipe(Config.withDefault(defaultMaxPendingCalls))
       })
       return yield* make({ ...overrides, ...config, protocol: Protocols.byName[config.protocol] })
     })

@@ -73,6 +73,8 @@ export class Stream implements MuxStream {
   private sessionError: MuxError | undefined = undefined
   /** Called once when the stream is fully closed or reset (open/close timers hang here). */
   onFinish: (() => void) | undefined = undefined
+  /** The peer reset it before its ACK (see MuxStream.refused). */
+  refused = false
 
   constructor(host: StreamHost, id: number, state: StreamState) {
     this.host = host
@@ -123,6 +125,8 @@ export class Stream implements MuxStream {
       }
     }
     if ((flags & flagRST) !== 0) {
+      // An ACK in the same frame was applied above: only a reset still in SYNSent is a refusal.
+      if (this.state === "SYNSent") this.refused = true
       this.state = "Reset"
       this.finish()
     }
