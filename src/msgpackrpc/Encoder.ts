@@ -199,7 +199,9 @@ export class Encoder {
 
   private grow(n: number): void {
     const used = this.pos - this.start
-    const next = new Uint8Array(Math.max(this.slabBytes, (used + n) * 2))
+    // A quarter of headroom keeps growth geometric, while a 1 MiB payload costs 1.25 MiB rather than the
+    // 2 MiB (zero-filled, then garbage) that doubling would allocate per call.
+    const next = new Uint8Array(Math.max(this.slabBytes, used + n + Math.max(MinSlabTail, (used + n) >> 2)))
     next.set(this.buf.subarray(this.start, this.pos))
     this.buf = next
     this.view = new DataView(next.buffer)
