@@ -60,6 +60,16 @@ export interface EncoderOptions {
   readonly slabBytes?: number | undefined
 }
 
+/**
+ * `encodeRequestParts` hands a `Uint8Array` of this many bytes or more to the writer as it is, instead of
+ * copying it into the message: 64 KiB, one yamux Data frame, where the copy and its allocation start to cost
+ * more than the extra write.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const ZeroCopyBytes = 64 * 1024
+
 /** Start a fresh slab when less than this is left, so that a message rarely has to move mid-encode. */
 const MinSlabTail = 1024
 /** Strings up to this many UTF-16 units are encoded in JS; longer ones with `TextEncoder.encodeInto`. */
@@ -95,6 +105,8 @@ export class Encoder {
   private pos = 0
   private start = 0
   private busy = false
+  /** Set while `encodeRequestParts` runs: where large byte arrays go instead of being copied. */
+  private parts: Array<Uint8Array> | undefined = undefined
   private readonly methods = new Map<string, Uint8Array>()
   private readonly keyScratch: Array<Array<string>> = []
   private readonly valueScratch: Array<Array<unknown>> = []
@@ -137,6 +149,25 @@ export class Encoder {
       return this.finish()
     } catch (e) {
       return this.abort(e)
+    }
+  }
+
+  /**
+   * `encodeRequest` as a list of buffers to write in order: `Uint8Array`s in `args` of {@link ZeroCopyBytes}
+   * or more appear in the list as they are, not copied, so the caller must leave them unchanged until they
+   * have been written.
+   */
+  encodeRequestParts(method: string, seq: number | bigint, args: unknown): Array<Uint8Array> | CodecError {
+    if (this.busy) return new Encoder(this.options).encodeRequestParts(method, seq, args)
+    const parts: Array<Uint8Array> = []
+    this.parts = parts
+    try {
+      const last = this.encodeRequest(method, seq, args)
+      if (last instanceof CodecError) return last
+      if (last.length > 0 || parts.length === 0) parts.push(last)
+      return parts
+    } finally {
+      this.parts = undefined
     }
   }
 
@@ -470,6 +501,12 @@ export class Encoder {
 
   private bytes(b: Uint8Array): void {
     this.strHeader(b.length)
+    if (this.parts !== undefined && b.length >= ZeroCopyBytes) {
+      // The message so far becomes a finished part, so a later grow never copies it again.
+      this.parts.push(this.buf.subarray(this.start, this.pos), b)
+      this.start = this.pos
+      return
+    }
     this.raw(b)
   }
 
