@@ -23,6 +23,8 @@ export interface Deadline {
   expired: boolean
   readonly expire: Effect.Effect<void>
   /** @internal */
+  readonly millis: number
+  /** @internal */
   readonly group: Set<Deadline>
 }
 
@@ -55,15 +57,18 @@ export class Deadlines {
       group = new Set()
       this.groups.set(millis, group)
     }
-    const entry: Deadline = { at: this.clock.currentTimeMillisUnsafe() + millis, expired: false, expire, group }
+    const entry: Deadline = { at: this.clock.currentTimeMillisUnsafe() + millis, expired: false, expire, millis, group }
     group.add(entry)
     if (entry.at < this.wakeAt) this.schedule(entry.at)
     return entry
   }
 
-  /** The call ended: forget its entry. The timer fiber is left to find the group empty. */
+  /** The call ended: forget its entry. A timer already set is left to wake and find nothing due. */
   remove(entry: Deadline): void {
-    entry.group.delete(entry)
+    const group = entry.group
+    group.delete(entry)
+    // Per-call timeouts can make many durations; an empty group must not outlive its calls.
+    if (group.size === 0 && this.groups.get(entry.millis) === group) this.groups.delete(entry.millis)
   }
 
   /** Stops the timer (the pool is closing); entries left never expire. */
@@ -74,6 +79,11 @@ export class Deadlines {
     this.sleeper = undefined
     this.token = undefined
     sleeper?.interruptUnsafe()
+  }
+
+  /** Distinct durations with entries (for tests). */
+  get durations(): number {
+    return this.groups.size
   }
 
   private schedule(at: number): void {

@@ -72,3 +72,17 @@ describe("Deadlines", () => {
       assert.deepStrictEqual(fired, [])
     }))
 })
+
+describe("Deadlines bookkeeping", () => {
+  it.effect("forgets a duration once its last entry is removed, and a reused duration still expires", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<number> = []
+      for (let i = 0; i < 100; i++) deadlines.remove(deadlines.add(1000 + i, Effect.sync(() => fired.push(i))))
+      assert.strictEqual(deadlines.size, 0)
+      assert.strictEqual(deadlines.durations, 0)
+      deadlines.add(1000, Effect.sync(() => fired.push(-1)))
+      yield* TestClock.adjust(2000)
+      assert.deepStrictEqual(fired, [-1])
+    }))
+})
