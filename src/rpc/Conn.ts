@@ -95,6 +95,19 @@ export class Conn {
     return stale === undefined ? open : Effect.andThen(closeAll(stale), open)
   })
 
+  /**
+   * The most recently returned client when it is live, without waiting or
+   * opening: the call path's fast lane. `undefined` sends the caller to
+   * `takeClient`.
+   */
+  takeIdle(): StreamClient | undefined {
+    const client = this.free[this.free.length - 1]
+    if (client === undefined || client.stream.isClosed) return undefined
+    this.free.pop()
+    this.inUse++
+    return client
+  }
+
   /** Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. */
   returnClient(client: StreamClient): Effect.Effect<void> {
     this.inUse--
