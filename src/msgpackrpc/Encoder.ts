@@ -159,10 +159,25 @@ export class Encoder {
    */
   encodeRequestParts(method: string, seq: number | bigint, args: unknown): Array<Uint8Array> | CodecError {
     if (this.busy) return new Encoder(this.options).encodeRequestParts(method, seq, args)
+    return this.inParts(() => this.encodeRequest(method, seq, args))
+  }
+
+  /** `encodeResponse` as a list of buffers, large byte arrays uncopied, as `encodeRequestParts`. */
+  encodeResponseParts(
+    method: string,
+    seq: number | bigint,
+    error: string,
+    reply: unknown
+  ): Array<Uint8Array> | CodecError {
+    if (this.busy) return new Encoder(this.options).encodeResponseParts(method, seq, error, reply)
+    return this.inParts(() => this.encodeResponse(method, seq, error, reply))
+  }
+
+  private inParts(encode: () => Uint8Array | CodecError): Array<Uint8Array> | CodecError {
     const parts: Array<Uint8Array> = []
     this.parts = parts
     try {
-      const last = this.encodeRequest(method, seq, args)
+      const last = encode()
       if (last instanceof CodecError) return last
       if (last.length > 0 || parts.length === 0) parts.push(last)
       return parts

@@ -247,3 +247,14 @@ describe("Encoder.encodeRequestParts", () => {
     assert.strictEqual(concat(parts), hex(new Encoder().encodeRequest("Test.Echo", 1, args)))
   })
 })
+
+describe("Encoder.encodeResponseParts", () => {
+  it("hands a large reply byte array over uncopied, spelling the same response as encodeResponse", () => {
+    const big = new Uint8Array(ZeroCopyBytes + 1).fill(3)
+    const reply = { Payload: big }
+    const parts = new Encoder().encodeResponseParts("Test.Echo", 4, "", reply)
+    assert(Array.isArray(parts))
+    assert.strictEqual(parts[1], big)
+    assert.strictEqual(Buffer.concat(parts).toString("hex"), hex(new Encoder().encodeResponse("Test.Echo", 4, "", reply)))
+  })
+})
