@@ -79,7 +79,11 @@ export declare namespace RpcPool {
   }
 
   export interface Service {
-    /** Calls `method` on the server at `address` (`host:port`) and returns the decoded reply. */
+    /**
+     * Calls `method` on the server at `address` (`host:port`) and returns the decoded reply.
+     * A `Uint8Array` of 64 KiB or more in `args` is written from the caller's buffer, not a copy
+     * (`Encoder.ZeroCopyBytes`): leave it unchanged until the call has ended.
+     */
     readonly rpc: (address: string, method: string, args: unknown, options?: CallOptions) => Effect.Effect<
       Value,
       RpcError
