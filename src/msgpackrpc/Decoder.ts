@@ -32,6 +32,7 @@
  *
  * @since 0.1.0
  */
+import { isUtf8 } from "node:buffer"
 import { CodecError } from "./CodecError.ts"
 
 /**
@@ -712,12 +713,10 @@ class ValueReader {
 
   private utf8(start: number, end: number): string | Uint8Array {
     const view = this.bytes.subarray(start, end)
-    try {
-      return utf8Decoder.decode(view)
-    } catch {
-      // Not UTF-8: Go's []byte (or a string holding arbitrary bytes). Keep the bytes.
-      return this.share(view)
-    }
+    // Not UTF-8: Go's []byte (or a string holding arbitrary bytes), so keep the bytes. Checked first because
+    // binary payloads are the common case for large raws, and a fatal decoder's throw costs more than the check.
+    if (!isUtf8(view)) return this.share(view)
+    return utf8Decoder.decode(view)
   }
 
   private bin(len: number): Uint8Array {

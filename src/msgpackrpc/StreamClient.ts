@@ -50,21 +50,27 @@ export class StreamClient {
     return Effect.suspend(() => {
       nextSeq = nextSeq === Number.MAX_SAFE_INTEGER ? 1 : nextSeq + 1
       const seq = nextSeq
-      let request = sharedEncoder.encodeRequest(method, seq, args)
-      if (request instanceof CodecError) return Effect.fail(request)
+      const parts = sharedEncoder.encodeRequestParts(method, seq, args)
+      if (parts instanceof CodecError) return Effect.fail(parts)
       if (this.prefix !== undefined) {
-        const prefixed = new Uint8Array(request.length + 1)
+        const first = parts[0]!
+        const prefixed = new Uint8Array(first.length + 1)
         prefixed[0] = this.prefix
-        prefixed.set(request, 1)
-        request = prefixed
+        prefixed.set(first, 1)
+        parts[0] = prefixed
         this.prefix = undefined
       }
       this.sent = false
-      return Effect.flatMap(this.stream.write(request), () => {
+      return Effect.flatMap(this.writeParts(parts, 0), () => {
         this.sent = true
         return this.reply(method, seq)
       })
     })
+  }
+
+  private writeParts(parts: Array<Uint8Array>, i: number): Effect.Effect<void, MuxError> {
+    const write = this.stream.write(parts[i]!)
+    return i === parts.length - 1 ? write : Effect.flatMap(write, () => this.writeParts(parts, i + 1))
   }
 
   /** Reads until a whole response is in, pulling chunks only when the reader needs them. */

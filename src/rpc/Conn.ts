@@ -200,6 +200,19 @@ export class Conn {
     this.slotWaiters.shift()?.()
   }
 
+  /**
+   * The most recently returned client when it is live, without waiting or
+   * opening: the call path's fast lane. `undefined` sends the caller to
+   * `takeClient`.
+   */
+  takeIdle(): StreamClient | undefined {
+    const client = this.free[this.free.length - 1]
+    if (client === undefined || client.stream.isClosed) return undefined
+    this.free.pop()
+    this.inUse++
+    return client
+  }
+
   /** Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. */
   returnClient(client: StreamClient): Effect.Effect<void> {
     if (this.free.length < this.maxStreams && this.usable && !client.stream.isClosed) {

@@ -33,6 +33,8 @@ import { TransportError } from "../wire/TransportError.ts"
 import type * as YamuxConfig from "../yamux/Config.ts"
 import * as Session from "../yamux/Session.ts"
 import { Conn } from "./Conn.ts"
+import { Deadlines } from "./Deadlines.ts"
+import type { Deadline } from "./Deadlines.ts"
 import { DialLimiter } from "./DialLimiter.ts"
 import * as PoolStats from "./PoolStats.ts"
 import { RpcError } from "./RpcError.ts"
@@ -118,7 +120,11 @@ export declare namespace RpcPool {
   }
 
   export interface Service {
-    /** Calls `method` on the server at `address` (`host:port`) and returns the decoded reply. */
+    /**
+     * Calls `method` on the server at `address` (`host:port`) and returns the decoded reply.
+     * A `Uint8Array` of 64 KiB or more in `args` is written from the caller's buffer, not a copy
+     * (`Encoder.ZeroCopyBytes`): leave it unchanged until the call has ended.
+     */
     readonly rpc: (address: string, method: string, args: unknown, options?: CallOptions) => Effect.Effect<
       Value,
       RpcError
@@ -181,6 +187,24 @@ const toRpcError = (
   })
 }
 
+/** A parsed `host:port` and the canonical key the pool maps it under. */
+interface Target {
+  readonly key: string
+  readonly host: string
+  readonly port: number
+}
+
+/** One run of a call: what its deadline must reset, and what its error must report. */
+interface Call {
+  sent: boolean
+  /** The stream client while the request and reply are in flight. */
+  client: StreamClient | undefined
+  deadline: Deadline
+}
+
+/** Distinct address strings whose parse is remembered. */
+const maxCachedTargets = 1024
+
 /** Marks the one retry of the seed: the stream could not be opened, so dial afresh once. */
 const Retry: unique symbol = Symbol("Retry")
 
@@ -197,7 +221,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     const maxStreams = Math.max(0, options.maxStreams ?? defaultMaxStreams)
     const protocol = options.protocol ?? Protocols.consul
     const dialTimeout = options.dialTimeout ?? defaultDialTimeout
-    const callTimeout = options.callTimeout ?? defaultCallTimeout
+    const callTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.callTimeout ?? defaultCallTimeout))
     const reapInterval = options.reapInterval ?? defaultReapInterval
     const maxMessageSize = Math.max(
       1,
@@ -228,6 +252,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     const limiter = new DialLimiter<string, Conn, RpcError>((dial) => {
       runFork(Effect.forkIn(dial, connsScope))
     })
+    const deadlines = new Deadlines(clock, (timer) => runFork(timer))
 
     const countersFor = (key: string): PoolStats.Counters => {
       let c = counters.get(key)
@@ -245,6 +270,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       scope,
       Effect.suspend(() => {
         closed = true
+        deadlines.clear()
         limiter.failAll((key) => poolClosed(key, ""))
         const all = [...conns.values()]
         conns.clear()
@@ -337,137 +363,191 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
         return conn === undefined ? fresh : Effect.andThen(clearConn(conn), fresh)
       })
 
+    /** Parsed addresses: `rpc` is called with the same few strings millions of times. */
+    const targets = new Map<string, Target | undefined>()
+    const targetFor = (address: string): Target | undefined => {
+      let target = targets.get(address)
+      if (target === undefined && !targets.has(address)) {
+        const parsed = Transport.parseAddress(address)
+        target = parsed && { key: Transport.formatAddress(parsed.host, parsed.port), host: parsed.host, port: parsed.port }
+        // Bounded: a caller inventing addresses must not grow the cache without end.
+        if (targets.size >= maxCachedTargets) targets.clear()
+        targets.set(address, target)
+      }
+      return target
+    }
+
     const rpc = (
       address: string,
       method: string,
       args: unknown,
       callOptions?: RpcPool.CallOptions
     ): Effect.Effect<Value, RpcError> => {
-      const parsed = Transport.parseAddress(address)
-      if (parsed === undefined) {
+      const target = targetFor(address)
+      if (target === undefined) {
         return Effect.fail(
           new RpcError({ reason: "DialFailed", address, method, sent: false, detail: "not a host:port address" })
         )
       }
-      const key = Transport.formatAddress(parsed.host, parsed.port)
+      const { host, key, port } = target
       const counters = countersFor(key)
+      const timeout = callOptions?.timeout === undefined
+        ? callTimeoutMillis
+        : Duration.toMillis(Duration.fromInputUnsafe(callOptions.timeout))
 
-      const attempt = (call: { sent: boolean }, mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
+      const timedOut = (call: Call) =>
+        new RpcError({
+          reason: "CallTimeout",
+          address: key,
+          method,
+          sent: call.sent,
+          detail: `no reply within ${Duration.format(Duration.millis(timeout))}`
+        })
+
+      /** The call proper, on a client this caller holds; `conn` is marked for use. */
+      const callOn = (
+        call: Call,
+        conn: Conn,
+        client: StreamClient,
+        restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+        mayRetry: boolean
+      ): Effect.Effect<Value | typeof Retry, RpcError> => {
+        call.client = client
+        return Effect.flatMap(Effect.exit(restore(client.call(method, args))), (exit): Effect.Effect<Value | typeof Retry, RpcError> => {
+          call.client = undefined
+          call.sent = client.sent
+          // A deadline that fired as the reply landed has reset the stream: the reply stands, the stream does not.
+          if (Exit.isSuccess(exit) && !call.deadline.expired) {
+            return Effect.as(Effect.andThen(conn.returnClient(client), releaseConn(conn)), exit.value)
+          }
+          if (Exit.isSuccess(exit)) {
+            return Effect.as(Effect.andThen(conn.discardClient(client), releaseConn(conn)), exit.value)
+          }
+          const error = Cause.findErrorOption(exit.cause)
+          // The server refused the stream (its GoAway crossed our SYN, or its backlog was
+          // full): no handler saw the request, so this is a failed open, retried the same way.
+          if (client.stream.refused && !call.deadline.expired && error._tag === "Some" && error.value instanceof MuxError) {
+            call.sent = false
+            const refused = error.value
+            return conn.discardClient(client).pipe(
+              Effect.andThen(releaseConn(conn)),
+              Effect.andThen(
+                mayRetry ? Effect.succeed(Retry) : Effect.fail(
+                  new RpcError({
+                    reason: "StreamOpenFailed",
+                    address: key,
+                    method,
+                    sent: false,
+                    detail: `${refused.detail ?? refused.reason} refused`,
+                    cause: refused
+                  })
+                )
+              )
+            )
+          }
+          // Consul and Nomad close the stream after any error, remote ones included: a Go
+          // server's ServeRequest loop FINs the stream after an unknown method or undecodable
+          // args, so reusing it would fail the next, unrelated call.
+          const remote = error._tag === "Some" && error.value instanceof RemoteError
+          const sessionDead = error._tag === "Some" && error.value instanceof MuxError && error.value.isSessionFatal
+          return Effect.andThen(
+            remote ? conn.closeClient(client) : conn.discardClient(client),
+            Effect.andThen(
+              sessionDead ? clearConn(conn) : Effect.void,
+              Effect.andThen(
+                releaseConn(conn),
+                Effect.failCause(
+                  Cause.map(exit.cause, (e) =>
+                    closed
+                      ? poolClosed(key, method)
+                      : call.deadline.expired
+                      ? timedOut(call)
+                      : toRpcError(e, key, method, call.sent))
+                )
+              )
+            )
+          )
+        })
+      }
+
+      /** Dial or open a stream, which may wait: bounded by what is left of the deadline. */
+      const slowPath = (call: Call, mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(acquire(key, parsed.host, parsed.port)), (conn) => {
+          Effect.flatMap(restore(acquire(key, host, port)), (conn) => {
             conn.markForUse(now())
             return Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Effect.Effect<Value | typeof Retry, RpcError> => {
-              if (Exit.isFailure(taken)) {
-                const error = Cause.findErrorOption(taken.cause)
-                // Timed out waiting for a stream, or too many waiting: the session is fine, keep it.
-                if (Cause.hasInterruptsOnly(taken.cause) || (error._tag === "Some" && error.value instanceof RpcError)) {
-                  return Effect.andThen(releaseConn(conn), Effect.failCause(taken.cause as Cause.Cause<RpcError>))
-                }
-                // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
-                return clearConn(conn).pipe(
-                  Effect.andThen(releaseConn(conn)),
-                  Effect.andThen(
-                    error._tag === "None"
-                      ? Effect.failCause(taken.cause as Cause.Cause<never>)
-                      : mayRetry
-                      ? Effect.succeed(Retry)
-                      : Effect.fail(
-                        new RpcError({
-                          reason: "StreamOpenFailed",
-                          address: key,
-                          method,
-                          sent: false,
-                          detail: error.value.message,
-                          cause: error.value
-                        })
-                      )
-                  )
-                )
+              if (Exit.isSuccess(taken)) return callOn(call, conn, taken.value, restore, mayRetry)
+              const error = Cause.findErrorOption(taken.cause)
+              // Timed out waiting for a stream, or too many waiting: the session is fine, keep it.
+              if (Cause.hasInterruptsOnly(taken.cause) || (error._tag === "Some" && error.value instanceof RpcError)) {
+                return Effect.andThen(releaseConn(conn), Effect.failCause(taken.cause as Cause.Cause<RpcError>))
               }
-              const client: StreamClient = taken.value
-              return Effect.flatMap(Effect.exit(restore(client.call(method, args))), (exit): Effect.Effect<Value | typeof Retry, RpcError> => {
-                call.sent = client.sent
-                if (Exit.isSuccess(exit)) {
-                  return Effect.as(Effect.andThen(conn.returnClient(client), releaseConn(conn)), exit.value)
-                }
-                const error = Cause.findErrorOption(exit.cause)
-                // The server refused the stream (its GoAway crossed our SYN, or its backlog was
-                // full): no handler saw the request, so this is a failed open, retried the same way.
-                if (client.stream.refused && error._tag === "Some" && error.value instanceof MuxError) {
-                  call.sent = false
-                  const refused = error.value
-                  return conn.discardClient(client).pipe(
-                    Effect.andThen(releaseConn(conn)),
-                    Effect.andThen(
-                      mayRetry ? Effect.succeed(Retry) : Effect.fail(
-                        new RpcError({
-                          reason: "StreamOpenFailed",
-                          address: key,
-                          method,
-                          sent: false,
-                          detail: `${refused.detail ?? refused.reason} refused`,
-                          cause: refused
-                        })
-                      )
+              // Consul: "possible that the TCP session closed due to timeout": drop it, dial once more.
+              return clearConn(conn).pipe(
+                Effect.andThen(releaseConn(conn)),
+                Effect.andThen(
+                  error._tag === "None"
+                    ? Effect.failCause(taken.cause as Cause.Cause<never>)
+                    : mayRetry
+                    ? Effect.succeed(Retry)
+                    : Effect.fail(
+                      new RpcError({
+                        reason: "StreamOpenFailed",
+                        address: key,
+                        method,
+                        sent: false,
+                        detail: error.value.message,
+                        cause: error.value
+                      })
                     )
-                  )
-                }
-                // Consul and Nomad close the stream after any error, remote ones included: a Go
-                // server's ServeRequest loop FINs the stream after an unknown method or undecodable
-                // args, so reusing it would fail the next, unrelated call.
-                const remote = error._tag === "Some" && error.value instanceof RemoteError
-                const sessionDead = error._tag === "Some" && error.value instanceof MuxError &&
-                  error.value.isSessionFatal
-                return Effect.andThen(
-                  remote ? conn.closeClient(client) : conn.discardClient(client),
-                  Effect.andThen(
-                    sessionDead ? clearConn(conn) : Effect.void,
-                    Effect.andThen(
-                      releaseConn(conn),
-                      Effect.failCause(
-                        Cause.map(exit.cause, (e) => closed ? poolClosed(key, method) : toRpcError(e, key, method, call.sent))
-                      )
-                    )
-                  )
                 )
-              })
+              )
             })
+          })
+        ).pipe(
+          Effect.timeoutOrElse({
+            duration: Math.max(0, call.deadline.at - now()),
+            orElse: () => Effect.fail(timedOut(call))
           })
         )
 
-      const once = (call: { sent: boolean }) =>
-        Effect.flatMap(attempt(call, true), (result) =>
-          result === Retry ? (attempt(call, false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result))
+      // Uninterruptible from taking the client to the call: an interruption in between would strand the
+      // client and leave the Conn counting a caller that never releases it.
+      const attempt = (call: Call, mayRetry: boolean): Effect.Effect<Value | typeof Retry, RpcError> =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.suspend(() => {
+            if (call.deadline.expired) return Effect.fail(timedOut(call))
+            const conn = closed ? undefined : conns.get(key)
+            const client = conn !== undefined && conn.usable ? conn.takeIdle() : undefined
+            if (conn === undefined || client === undefined) return restore(slowPath(call, mayRetry))
+            conn.markForUse(now())
+            return callOn(call, conn, client, restore, mayRetry)
+          })
+        )
 
       return Effect.suspend(() => {
         counters.calls++
         // Per run, not per rpc(): Effect.retry runs the same Effect again, and each run reports its own request.
-        const call = { sent: false }
-        return once(call).pipe(Effect.timeoutOrElse({
-          duration: callOptions?.timeout ?? callTimeout,
-          orElse: () =>
-            Effect.fail(
-              new RpcError({
-                reason: "CallTimeout",
-                address: key,
-                method,
-                sent: call.sent,
-                detail: `no reply within ${Duration.format(Duration.fromInputUnsafe(callOptions?.timeout ?? callTimeout))}`
-              })
-            )
-        }))
-      }).pipe(
-        Effect.tapError((error) =>
-          Effect.sync(() => {
-            counters.failures[error.reason] = (counters.failures[error.reason] ?? 0) + 1
-          })
-        ),
-        Effect.tap(() =>
-          Effect.sync(() => {
-            counters.ok++
-          })
+        const call: Call = { sent: false, client: undefined, deadline: undefined as unknown as Deadline }
+        call.deadline = deadlines.add(
+          timeout,
+          Effect.suspend(() => call.client === undefined ? Effect.void : call.client.reset)
         )
-      )
+        return Effect.flatMap(attempt(call, true), (result) =>
+          result === Retry ? (attempt(call, false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
+            Effect.onExit((exit) => {
+              deadlines.remove(call.deadline)
+              if (Exit.isSuccess(exit)) counters.ok++
+              else {
+                const error = Cause.findErrorOption(exit.cause)
+                if (error._tag === "Some") {
+                  counters.failures[error.value.reason] = (counters.failures[error.value.reason] ?? 0) + 1
+                }
+              }
+              return Effect.void
+            })
+          )
+      })
     }
 
     const ping = (address: string, callOptions?: RpcPool.CallOptions) =>

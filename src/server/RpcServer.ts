@@ -167,13 +167,14 @@ export const serve = (options: ServeOptions): Effect.Effect<Server, TransportErr
           if (request === undefined) return yield* stream.close
           const { ServiceMethod: method, Seq: seq } = request.header
           const { error, reply } = yield* call(method, request.body, remoteAddress, session)
-          let response = encoder.encodeResponse(method, seq, error, reply)
+          let response = encoder.encodeResponseParts(method, seq, error, reply)
           if (response instanceof CodecError) {
-            response = encoder.encodeResponse(method, seq, `encoding reply: ${response.message}`, {})
+            response = encoder.encodeResponseParts(method, seq, `encoding reply: ${response.message}`, {})
             if (response instanceof CodecError) return yield* stream.reset
           }
           counters.served++
-          yield* stream.write(response)
+          // Large byte arrays in the reply go out uncopied; the handler's reply is not touched after this.
+          for (const part of response) yield* stream.write(part)
         }
       }).pipe(
         // A broken stream ends its loop; the session and other streams carry on.

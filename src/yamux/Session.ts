@@ -380,12 +380,13 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     return this.outBytes + this.socket.writableLength > this.config.maxWriteBuffer
   }
 
-  readonly awaitDrain: Effect.Effect<void, MuxError> = Effect.suspend(() => {
+  awaitDrain(onPark: (wake: () => void) => void): Effect.Effect<void, MuxError> {
     if (this.closedError !== undefined) return Effect.fail(this.closedError)
     if (!this.congested) return Effect.void
     return Effect.callback<void>((resume) => {
       const waiter = () => resume(Effect.void)
       this.drainWaiters.push(waiter)
+      onPark(waiter)
       return Effect.sync(() => {
         const i = this.drainWaiters.indexOf(waiter)
         if (i >= 0) this.drainWaiters.splice(i, 1)
@@ -396,7 +397,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
         orElse: () => Effect.fail(this.error("WriteTimeout", "transport did not drain"))
       })
     )
-  })
+  }
 
   established(stream: Stream): void {
     const timer = this.synPending.get(stream.id)

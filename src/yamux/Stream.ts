@@ -225,7 +225,11 @@ export class Stream implements MuxStream {
       const remaining = data.length - offset
       if (this.sendWindow === 0 && remaining > 0) break
       if (this.host.congested) {
-        return Effect.flatMap(this.host.awaitDrain, () => this.writeFrom(data, offset))
+        // Parked as the stream's writer too, so a reset (a call's deadline) ends the wait at once.
+        return Effect.flatMap(this.host.awaitDrain(this.parkWriter), () => {
+          this.writeWaiter = undefined
+          return this.writeFrom(data, offset)
+        })
       }
       const n = Math.min(this.sendWindow, remaining, maxDataFrame)
       const flags = this.sendFlags()
@@ -244,6 +248,10 @@ export class Stream implements MuxStream {
       }),
       () => this.writeFrom(data, offset)
     )
+  }
+
+  private readonly parkWriter = (wake: () => void): void => {
+    this.writeWaiter = wake
   }
 
   /** Go `Close`: half-close with FIN; the stream is done once the peer's FIN arrives. */

@@ -13,8 +13,12 @@ export interface StreamHost {
   readonly maxStreamWindowSize: number
   /** True while the transport's write buffer is over its limit. */
   readonly congested: boolean
-  /** Completes when the transport drained (or fails when the session closed). */
-  readonly awaitDrain: Effect.Effect<void, MuxError>
+  /**
+   * Completes when the transport drained, or when `onPark`'s wake-up is called
+   * (the stream was reset under its writer); fails when the session closed or
+   * nothing drained within the write timeout.
+   */
+  awaitDrain(onPark: (wake: () => void) => void): Effect.Effect<void, MuxError>
   /** Queues a frame; `coalesce` copies a small payload next to its header. */
   sendFrame(
     type: number,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
 import { decode, Ext } from "../../src/msgpackrpc/Decoder.ts"
-import { compareUtf8, encode, Encoder } from "../../src/msgpackrpc/Encoder.ts"
+import { compareUtf8, encode, Encoder, ZeroCopyBytes } from "../../src/msgpackrpc/Encoder.ts"
 
 const hex = (b: Uint8Array | CodecError): string => {
   if (b instanceof CodecError) throw new Error(`unexpected ${b.reason}: ${b.message}`)
@@ -223,5 +223,38 @@ describe("Encoder", () => {
       if (back instanceof CodecError) throw back
       assert.strictEqual(hex(encode(back)), hex(once))
     }
+  })
+})
+
+describe("Encoder.encodeRequestParts", () => {
+  const concat = (parts: ReadonlyArray<Uint8Array>): string => Buffer.concat(parts).toString("hex")
+
+  it("hands large byte arrays over uncopied, and the parts spell the same request as encodeRequest", () => {
+    const big = new Uint8Array(ZeroCopyBytes).fill(7)
+    const args = { Payload: big, Seq: 5, Note: "after" }
+    const parts = new Encoder().encodeRequestParts("Test.Echo", 9, args)
+    assert(Array.isArray(parts))
+    assert.strictEqual(parts.length, 3)
+    assert.strictEqual(parts[1], big)
+    assert.strictEqual(concat(parts), hex(new Encoder().encodeRequest("Test.Echo", 9, args)))
+  })
+
+  it("copies byte arrays under the threshold into a single part", () => {
+    const args = { Payload: new Uint8Array(ZeroCopyBytes - 1).fill(1) }
+    const parts = new Encoder().encodeRequestParts("Test.Echo", 1, args)
+    assert(Array.isArray(parts))
+    assert.strictEqual(parts.length, 1)
+    assert.strictEqual(concat(parts), hex(new Encoder().encodeRequest("Test.Echo", 1, args)))
+  })
+})
+
+describe("Encoder.encodeResponseParts", () => {
+  it("hands a large reply byte array over uncopied, spelling the same response as encodeResponse", () => {
+    const big = new Uint8Array(ZeroCopyBytes + 1).fill(3)
+    const reply = { Payload: big }
+    const parts = new Encoder().encodeResponseParts("Test.Echo", 4, "", reply)
+    assert(Array.isArray(parts))
+    assert.strictEqual(parts[1], big)
+    assert.strictEqual(Buffer.concat(parts).toString("hex"), hex(new Encoder().encodeResponse("Test.Echo", 4, "", reply)))
   })
 })

@@ -1,0 +1,88 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { TestClock } from "effect/testing"
+import { Deadlines } from "../../src/rpc/Deadlines.ts"
+
+const make = Effect.gen(function*() {
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const deadlines = new Deadlines(yield* Clock.Clock, (effect) => runFork(effect))
+  yield* Effect.addFinalizer(() => Effect.sync(() => deadlines.clear()))
+  return deadlines
+})
+
+describe("Deadlines", () => {
+  it.effect("runs an entry's expire at its deadline and not before", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<string> = []
+      const entry = deadlines.add(1000, Effect.sync(() => fired.push("a")))
+      yield* TestClock.adjust(999)
+      assert.deepStrictEqual(fired, [])
+      assert.isFalse(entry.expired)
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(fired, ["a"])
+      assert.isTrue(entry.expired)
+      assert.strictEqual(deadlines.size, 0)
+    }))
+
+  it.effect("never expires a removed entry, and still expires the ones after it", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<string> = []
+      const first = deadlines.add(1000, Effect.sync(() => fired.push("first")))
+      yield* TestClock.adjust(500)
+      deadlines.add(1000, Effect.sync(() => fired.push("second")))
+      deadlines.remove(first)
+      yield* TestClock.adjust(600)
+      assert.deepStrictEqual(fired, [])
+      yield* TestClock.adjust(400)
+      assert.deepStrictEqual(fired, ["second"])
+    }))
+
+  it.effect("wakes early for a shorter deadline registered after a longer one", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<string> = []
+      deadlines.add(60_000, Effect.sync(() => fired.push("long")))
+      deadlines.add(100, Effect.sync(() => fired.push("short")))
+      yield* TestClock.adjust(100)
+      assert.deepStrictEqual(fired, ["short"])
+      yield* TestClock.adjust(59_900)
+      assert.deepStrictEqual(fired, ["short", "long"])
+    }))
+
+  it.effect("expires every entry due at one wake, across durations, in deadline order per duration", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<number> = []
+      for (let i = 0; i < 5; i++) deadlines.add(200, Effect.sync(() => fired.push(i)))
+      deadlines.add(100, Effect.sync(() => fired.push(-1)))
+      yield* TestClock.adjust(200)
+      assert.deepStrictEqual(fired, [-1, 0, 1, 2, 3, 4])
+      assert.strictEqual(deadlines.size, 0)
+    }))
+
+  it.effect("clear stops the timer: nothing left expires", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<string> = []
+      deadlines.add(100, Effect.sync(() => fired.push("a")))
+      deadlines.clear()
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(fired, [])
+    }))
+})
+
+describe("Deadlines bookkeeping", () => {
+  it.effect("forgets a duration once its last entry is removed, and a reused duration still expires", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      const fired: Array<number> = []
+      for (let i = 0; i < 100; i++) deadlines.remove(deadlines.add(1000 + i, Effect.sync(() => fired.push(i))))
+      assert.strictEqual(deadlines.size, 0)
+      assert.strictEqual(deadlines.durations, 0)
+      deadlines.add(1000, Effect.sync(() => fired.push(-1)))
+      yield* TestClock.adjust(2000)
+      assert.deepStrictEqual(fired, [-1])
+    }))
+})
