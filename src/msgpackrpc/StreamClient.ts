@@ -50,6 +50,8 @@ export class StreamClient {
     return Effect.suspend(() => {
       nextSeq = nextSeq === Number.MAX_SAFE_INTEGER ? 1 : nextSeq + 1
       const seq = nextSeq
+      // Reset first: an args encoding failure must not report the previous call's request as sent.
+      this.sent = false
       const parts = sharedEncoder.encodeRequestParts(method, seq, args)
       if (parts instanceof CodecError) return Effect.fail(parts)
       if (this.prefix !== undefined) {
@@ -60,7 +62,6 @@ export class StreamClient {
         parts[0] = prefixed
         this.prefix = undefined
       }
-      this.sent = false
       return Effect.flatMap(this.writeParts(parts, 0), () => {
         this.sent = true
         return this.reply(method, seq)

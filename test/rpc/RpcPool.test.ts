@@ -246,6 +246,16 @@ describe("RpcPool", () => {
         assert.isAtMost(local.streamsIdle, 300)
       }))
 
+    it.effect("args that cannot be encoded fail unsent on a reused stream, not with the last call's sent flag", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const pool = yield* RpcPool.make()
+        yield* pool.rpc(server.address, "Status.Ping", {})
+        const error = yield* Effect.flip(pool.rpc(server.address, "Test.Echo", { Payload: new Set([1]) }))
+        assert.strictEqual(error.reason, "ProtocolError")
+        assert.isFalse(error.sent)
+      }))
+
     it.effect("keeps at most maxStreams idle stream clients and reuses them", () =>
       Effect.gen(function*() {
         const server = yield* serve()
