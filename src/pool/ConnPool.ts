@@ -204,7 +204,7 @@ const acquire = <A>(core: Core<A>, withTurn: boolean): Effect.Effect<PooledConn<
     const lease = new Lease(core, withTurn)
     return Effect.onExitPrimitive(
       Effect.withFiber((fiber) => {
-        const pending = lease.start(fiber.currentDispatcher)
+        const pending = lease.start(fiber)
         return pending === undefined
           ? Effect.succeed<PooledConn<A>>(lease.entry!)
           : Effect.map(pending, (): PooledConn<A> => lease.entry!)
@@ -216,31 +216,37 @@ const acquire = <A>(core: Core<A>, withTurn: boolean): Effect.Effect<PooledConn<
 const makePool = <A>(core: Core<A>): ConnPool<A> => {
   const toEntry = (conn: PooledConn<A>): Entry<A> | undefined =>
     conn instanceof Entry && conn.owner === core ? conn as Entry<A> : undefined
+  // The bookkeeping is synchronous, so nothing can interrupt it; only the
+  // close it may return has to run uninterruptibly.
+  const closing = (close: Effect.Effect<void> | undefined): Effect.Effect<void> =>
+    close === undefined ? Effect.void : Effect.uninterruptible(close)
   const self: ConnPoolImpl<A> = {
     [TypeId]: TypeId,
     core,
     name: core.config.name,
     newConn: acquire(core, false),
     closeConn: (conn) =>
-      Effect.uninterruptible(Effect.suspend(() => {
+      Effect.suspend(() => {
         const entry = toEntry(conn)
-        return (entry === undefined ? undefined : core.removeUnsafe(entry)) ?? Effect.void
-      })),
+        return closing(entry === undefined ? undefined : core.removeUnsafe(entry))
+      }),
     get: acquire(core, true),
     put: (conn) =>
-      Effect.uninterruptible(Effect.suspend(() => {
+      Effect.suspend(() => {
         const entry = toEntry(conn)
-        return (entry === undefined ? undefined : core.putUnsafe(entry)) ?? Effect.void
-      })),
+        return closing(entry === undefined ? undefined : core.putUnsafe(entry))
+      }),
     remove: (conn, reason) =>
-      Effect.uninterruptible(Effect.suspend(() => {
+      Effect.suspend(() => {
         const entry = toEntry(conn)
         const close = entry === undefined ? undefined : core.removeUnsafe(entry)
         if (close === undefined) return Effect.void
-        return reason === undefined
-          ? close
-          : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), close)
-      })),
+        return closing(
+          reason === undefined
+            ? close
+            : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), close)
+        )
+      }),
     len: Effect.sync(() => core.conns.size),
     idleLen: Effect.sync(() => core.idle.size),
     stats: Effect.sync(() => core.stats()),
@@ -279,17 +285,19 @@ export const use: {
 } = dual(2, <A, B, E, R>(
   self: ConnPool<A>,
   f: (conn: A) => Effect.Effect<B, E, R>
-): Effect.Effect<B, E | PoolError, R> => {
-  const lease = new Lease((self as ConnPoolImpl<A>).core, true)
-  return Effect.onExitPrimitive(
-    Effect.withFiber((fiber): Effect.Effect<B, E | PoolError, R> => {
-      const pending = lease.start(fiber.currentDispatcher)
-      if (pending === undefined) return f(lease.entry!.conn)
-      return Effect.flatMap(pending, () => f(lease.entry!.conn))
-    }),
-    (exit) => lease.finishUse(exit)
-  )
-})
+): Effect.Effect<B, E | PoolError, R> =>
+  // A lease per run, so the returned effect can be run again, or by many fibers at once.
+  Effect.suspend(() => {
+    const lease = new Lease((self as ConnPoolImpl<A>).core, true)
+    return Effect.onExitPrimitive(
+      Effect.withFiber((fiber): Effect.Effect<B, E | PoolError, R> => {
+        const pending = lease.start(fiber)
+        if (pending === undefined) return f(lease.entry!.conn)
+        return Effect.flatMap(pending, () => f(lease.entry!.conn))
+      }),
+      (exit) => lease.finishUse(exit)
+    )
+  }))
 
 /**
  * A Layer providing a pool under `tag`; the pool closes with the layer.

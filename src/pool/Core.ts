@@ -32,6 +32,7 @@ import type { PoolStats } from "./PoolStats.ts"
 import { Counters, snapshot } from "./PoolStats.ts"
 import { Signal } from "./Signal.ts"
 import { Turns } from "./Turns.ts"
+import { Wakeups } from "./Wakeups.ts"
 
 /**
  * @category models
@@ -54,6 +55,8 @@ export class Core<A> {
   readonly dials: Turns
   readonly breaker: Breaker
   readonly counters = new Counters()
+  /** Resumes waiters handed a turn or a dial slot. */
+  readonly wakeups = new Wakeups()
   /** Dials in progress, counted against `maxActiveConns`. */
   dialing = 0
   /** Warm-up dials in progress, counted against `minIdleConns`. */
@@ -141,6 +144,26 @@ export class Core<A> {
     this.conns.add(entry)
     this.breaker.recordSuccess()
     return entry
+  }
+
+  /**
+   * A connection whose dial outlived its caller (interrupted, or the attempt
+   * timed out) and opened anyway: pooled idle for the next `get`, as go-redis
+   * does, when the pool is open and it fits (under the turns, counting open
+   * connections and dials in progress, and under `maxIdleConns`); closed
+   * otherwise.
+   */
+  adoptOrphan(conn: A, scope: Scope.Closeable): Effect.Effect<void> | undefined {
+    if (
+      this.closed || this.conns.size + this.dialing >= this.config.turns ||
+      this.idle.size >= this.config.maxIdleConns
+    ) {
+      return Scope.close(scope, Exit.void)
+    }
+    const entry = this.adopt(conn, scope, true)
+    entry.state = "Idle"
+    this.idle.pushBack(entry)
+    return this.watch(entry)
   }
 
   /** Forks the entry's close-signal watcher, if the pool has a close signal. */

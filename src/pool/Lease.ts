@@ -28,15 +28,21 @@
  * a turn moves from `turn` to `entry.turn` at checkout and is freed from
  * exactly one of the two.
  *
+ * **Waiting.** The lease is itself the waiter queued in `Turns`, so waiting
+ * allocates no waiter object of its own. A grant is recorded synchronously
+ * (`onTurn`); the parked fiber is resumed later through the pool's
+ * `Wakeups`.
+ *
  * @since 0.1.0
  */
-import type { Scheduler } from "effect"
+import type { Fiber, Scheduler } from "effect"
 import { Effect, Exit, Scope } from "effect"
 import type { Core } from "./Core.ts"
 import type { Entry } from "./PooledConn.ts"
 import type { DialError, PoolError } from "./PoolError.ts"
 import { PoolError as PoolErrorClass } from "./PoolError.ts"
 import type { TurnWaiter, Turns } from "./Turns.ts"
+import type { Wakeable } from "./Wakeups.ts"
 
 const Waiting = 0
 const Granted = 1
@@ -45,91 +51,14 @@ const Closed = 3
 type Outcome = typeof Waiting | typeof Granted | typeof TimedOut | typeof Closed
 
 /**
- * A queued claim on a pool turn or a dial slot, and the fiber waiting for it.
+ * @category models
+ * @since 0.1.0
  */
-class Claim implements TurnWaiter {
+export class Lease<A> implements TurnWaiter, Wakeable {
   turnsNext: TurnWaiter | undefined = undefined
   turnsPrev: TurnWaiter | undefined = undefined
   turnsQueued = false
   turnsDeadline = 0
-  outcome: Outcome = Waiting
-  private resume: ((effect: Effect.Effect<void, PoolError>) => void) | undefined = undefined
-  private readonly lease: Lease<any>
-  /** The queue it waits in. */
-  readonly queue: Turns
-  private readonly dispatcher: Scheduler.SchedulerDispatcher
-  private readonly onGrant: (lease: Lease<any>) => void
-
-  constructor(
-    lease: Lease<any>,
-    queue: Turns,
-    dispatcher: Scheduler.SchedulerDispatcher,
-    onGrant: (lease: Lease<any>) => void
-  ) {
-    this.lease = lease
-    this.queue = queue
-    this.dispatcher = dispatcher
-    this.onGrant = onGrant
-  }
-
-  onTurn(): void {
-    this.onGrant(this.lease)
-    this.settle(Granted)
-  }
-
-  onTurnTimeout(): void {
-    this.lease.core.counters.timeouts++
-    this.settle(TimedOut)
-  }
-
-  onTurnsClosed(): void {
-    this.settle(Closed)
-  }
-
-  private settle(outcome: Outcome): void {
-    this.outcome = outcome
-    const resume = this.resume
-    if (resume === undefined) return
-    this.resume = undefined
-    // Scheduled, not inline: waking inline would run the waiter's whole
-    // continuation inside the releaser's stack, one level deeper per waiter.
-    this.dispatcher.scheduleTask(() => resume(this.result()), 0)
-  }
-
-  private result(): Effect.Effect<void, PoolError> {
-    switch (this.outcome) {
-      case Granted:
-        return Effect.void
-      case TimedOut:
-        return this.lease.core.failTimeout()
-      default:
-        return this.lease.core.failClosed()
-    }
-  }
-
-  /** Suspends until the claim is settled. Interrupted, it leaves the queue. */
-  readonly await: Effect.Effect<void, PoolError> = Effect.callback<void, PoolError>((resume) => {
-    if (this.outcome !== Waiting) return resume(this.result())
-    this.resume = resume
-    return Effect.sync(() => {
-      this.resume = undefined
-    })
-  })
-}
-
-const grantTurn = (lease: Lease<any>): void => {
-  lease.turn = true
-}
-
-const grantDialSlot = (lease: Lease<any>): void => {
-  lease.dialSlot = true
-}
-
-/**
- * @category models
- * @since 0.1.0
- */
-export class Lease<A> {
   readonly core: Core<A>
   /** False for `newConn`: no turn, no idle connection, not pooled. */
   private readonly withTurn: boolean
@@ -141,8 +70,16 @@ export class Lease<A> {
   private dialing = false
   /** Counted in `pendingRequests`. */
   private pending = false
-  /** Queued for a turn or a dial slot. */
-  private claim: Claim | undefined = undefined
+  /**
+   * The queue (pool turns or dial slots) it joined and has not resumed from
+   * yet: queued, or handed a turn (`turn`/`dialSlot` say so) but not woken.
+   */
+  private queue: Turns | undefined = undefined
+  /** How its current wait ended. */
+  private outcome: Outcome = Waiting
+  /** Resumes the fiber parked in `wait`; set while it is parked. */
+  private resume: ((effect: Effect.Effect<void, PoolError>) => void) | undefined = undefined
+  private dispatcher: Scheduler.SchedulerDispatcher | undefined = undefined
   /** Stale idle entries it unregistered and has not closed yet. */
   private stale: Array<Entry<A>> | undefined = undefined
   /** The pool closed while it dialled: the new connection was closed. */
@@ -160,15 +97,15 @@ export class Lease<A> {
    * Starts acquiring. Returns undefined when it finished synchronously (the
    * fast path: `entry` is set), otherwise the effect that finishes it.
    */
-  start(dispatcher: Scheduler.SchedulerDispatcher): Effect.Effect<void, PoolError> | undefined {
+  start(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, PoolError> | undefined {
     const core = this.core
     if (core.closed) return core.failClosed()
-    if (!this.withTurn) return this.miss(dispatcher)
+    if (!this.withTurn) return this.miss(fiber)
     core.counters.pendingRequests++
     this.pending = true
     if (core.turns.tryTake()) {
       this.turn = true
-      return this.afterTurn(dispatcher, core.now())
+      return this.afterTurn(fiber, core.now())
     }
     const timeout = core.config.poolTimeoutMillis
     if (timeout <= 0) {
@@ -177,20 +114,79 @@ export class Lease<A> {
     }
     const now = core.now()
     this.waitStart = now
-    const claim = new Claim(this, core.turns, dispatcher, grantTurn)
-    this.claim = claim
-    core.turns.enqueue(claim, now + timeout)
-    return Effect.flatMap(claim.await, () => {
-      this.claim = undefined
+    return Effect.flatMap(this.wait(core.turns, now + timeout, fiber), () => {
+      this.queue = undefined
       const now = core.now()
       core.counters.waitCount++
       core.counters.waitMillis += Math.max(0, now - this.waitStart)
-      return this.afterTurn(dispatcher, now) ?? Effect.void
+      return this.afterTurn(fiber, now) ?? Effect.void
     })
   }
 
+  /**
+   * Queues for a pool turn or a dial slot and parks until the queue settles
+   * it. Being interrupted needs no cleanup here: the finisher leaves the
+   * queue (`abandon`), and a wake-up already on its way then finds the
+   * fiber gone and does nothing.
+   */
+  private wait(
+    queue: Turns,
+    deadline: number,
+    fiber: Fiber.Fiber<unknown, unknown>
+  ): Effect.Effect<void, PoolError> {
+    this.queue = queue
+    this.outcome = Waiting
+    this.dispatcher = fiber.currentDispatcher
+    queue.enqueue(this, deadline)
+    return Effect.callback<void, PoolError>((resume) => {
+      // Settled between queueing and parking (the fiber may yield in between).
+      if (this.outcome !== Waiting) return resume(this.result())
+      this.resume = resume
+    })
+  }
+
+  onTurn(): void {
+    if (this.queue === this.core.turns) this.turn = true
+    else this.dialSlot = true
+    this.settle(Granted)
+  }
+
+  onTurnTimeout(): void {
+    this.core.counters.timeouts++
+    this.settle(TimedOut)
+  }
+
+  onTurnsClosed(): void {
+    this.settle(Closed)
+  }
+
+  private settle(outcome: Outcome): void {
+    this.outcome = outcome
+    // Not parked yet: `wait`'s callback finds the outcome when it parks.
+    if (this.resume !== undefined) this.core.wakeups.add(this, this.dispatcher!)
+  }
+
+  /** Resumes the parked fiber; nothing if it was interrupted meanwhile (`abandon`). */
+  wakeNow(): void {
+    const resume = this.resume
+    if (resume === undefined) return
+    this.resume = undefined
+    resume(this.result())
+  }
+
+  private result(): Effect.Effect<void, PoolError> {
+    switch (this.outcome) {
+      case Granted:
+        return Effect.void
+      case TimedOut:
+        return this.core.failTimeout()
+      default:
+        return this.core.failClosed()
+    }
+  }
+
   private afterTurn(
-    dispatcher: Scheduler.SchedulerDispatcher,
+    fiber: Fiber.Fiber<unknown, unknown>,
     now: number
   ): Effect.Effect<void, PoolError> | undefined {
     const core = this.core
@@ -207,7 +203,7 @@ export class Lease<A> {
       ;(this.stale ??= []).push(entry)
     }
     core.counters.misses++
-    const miss = this.miss(dispatcher)
+    const miss = this.miss(fiber)
     return this.stale === undefined ? miss : Effect.andThen(this.closeStale(), miss ?? Effect.void)
   }
 
@@ -220,7 +216,7 @@ export class Lease<A> {
     }))
   }
 
-  private miss(dispatcher: Scheduler.SchedulerDispatcher): Effect.Effect<void, PoolError> {
+  private miss(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, PoolError> {
     const core = this.core
     if (core.breaker.isOpen) return core.failBreakerOpen()
     if (core.conns.size + core.dialing >= core.config.maxActiveConns) return core.failExhausted()
@@ -228,11 +224,8 @@ export class Lease<A> {
       this.dialSlot = true
       return this.dial()
     }
-    const claim = new Claim(this, core.dials, dispatcher, grantDialSlot)
-    this.claim = claim
-    core.dials.enqueue(claim, Infinity)
-    return Effect.flatMap(claim.await, () => {
-      this.claim = undefined
+    return Effect.flatMap(this.wait(core.dials, Infinity, fiber), () => {
+      this.queue = undefined
       // The breaker or the cap may have changed while it waited.
       if (core.closed) return core.failClosed()
       if (core.breaker.isOpen) return core.failBreakerOpen()
@@ -245,7 +238,11 @@ export class Lease<A> {
     const core = this.core
     this.dialing = true
     core.dialing++
-    const dial = core.dialer.dial((conn, scope) => this.opened(conn, scope))
+    // A connection for `get` whose caller gave up is kept for the next one;
+    // one for `newConn` would not be pooled anyway.
+    const dial = this.withTurn
+      ? core.dialer.dial((conn, scope) => this.opened(conn, scope), (conn, scope) => core.adoptOrphan(conn, scope))
+      : core.dialer.dial((conn, scope) => this.opened(conn, scope))
     return Effect.onExitPrimitive(dial, () => {
       this.endDial()
       return undefined
@@ -302,11 +299,12 @@ export class Lease<A> {
   /** Gives back the turn, queue place, dial slot and pending count it holds. */
   private abandon(): Effect.Effect<void> | undefined {
     const core = this.core
-    const claim = this.claim
-    if (claim !== undefined) {
-      this.claim = undefined
+    const queue = this.queue
+    if (queue !== undefined) {
+      this.queue = undefined
+      this.resume = undefined
       // Still queued: leave. Already granted: `turn`/`dialSlot` say so.
-      claim.queue.cancel(claim)
+      queue.cancel(this)
     }
     if (this.pending) {
       this.pending = false

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Fiber, Random, Ref, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as ConnPool from "../../src/pool/index.ts"
+import { wakeupsPerTask } from "../../src/pool/Wakeups.ts"
 import type { FakeConn } from "./utils.ts"
 import { assertTurnsIntact, makeProbe, reasonOf, settle } from "./utils.ts"
 
@@ -103,6 +104,37 @@ describe("ConnPool", () => {
         assert.isUndefined(newcomer.pollUnsafe())
         yield* pool.put(got)
         yield* pool.put(yield* Fiber.join(newcomer))
+      }))
+
+    it.effect("under contention, a chain of hand-offs leaves the thread to other fibers now and then", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const total = 20 * wakeupsPerTask
+        let done = 0
+        // Each borrower queues again as soon as it hands its turn on, so the
+        // hand-offs form one chain that never runs out by itself.
+        const borrower: Effect.Effect<void, ConnPool.PoolError> = Effect.suspend(() =>
+          done >= total
+            ? Effect.void
+            : Effect.flatMap(ConnPool.use(pool, () => Effect.sync(() => done++)), () => borrower)
+        )
+        const held = yield* pool.get
+        const borrowers = yield* Effect.forkChild(
+          Effect.all(Array.from({ length: 8 }, () => borrower), { concurrency: 8 })
+        )
+        yield* settle
+        const ticker = yield* Effect.forkChild(Effect.gen(function*() {
+          for (let i = 0; i < 3; i++) yield* Effect.yieldNow
+          return done
+        }))
+        yield* pool.put(held)
+        const doneWhenTicked = yield* Fiber.join(ticker)
+        assert.isBelow(doneWhenTicked, total / 2, "the ticker ran while the chain went on")
+        yield* Fiber.join(borrowers)
+        assert.isAtLeast(done, total)
+        assert.strictEqual((yield* pool.stats).waitCount, done, "every borrow waited: the chain held")
+        yield* assertTurnsIntact(pool, 1)
       }))
 
     it.effect("poolTimeout: a wait longer than poolTimeout fails with PoolTimeout, counted in timeouts", () =>
@@ -490,6 +522,119 @@ describe("ConnPool", () => {
         const conn = yield* Fiber.join(getter)
         assert.strictEqual(conn.conn.id, 1)
         assert.strictEqual(yield* probe.attempts, 3)
+      }))
+
+    it.effect("a dial whose caller gave up is kept idle for the next get instead of closed", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 2 })
+        yield* probe.delayBy("1 second")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* Fiber.interrupt(getter)
+        assert.strictEqual(yield* pool.len, 0, "nothing open yet")
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* probe.closed, 0)
+        const conn = yield* pool.get
+        assert.strictEqual(conn.conn.id, 1)
+        assert.strictEqual((yield* pool.stats).hits, 1)
+        assert.strictEqual(yield* probe.attempts, 1)
+        yield* pool.put(conn)
+        yield* probe.delayBy(undefined)
+        yield* assertTurnsIntact(pool, 2)
+      }))
+
+    it.effect("a dial attempt that timed out is closed if it opens later", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          dialTimeout: "1 second",
+          dialRetry: Schedule.spaced("10 millis")
+        })
+        yield* probe.delayBy("1500 millis")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* probe.delayBy(undefined)
+        yield* TestClock.adjust("1010 millis")
+        const conn = yield* Fiber.join(getter)
+        assert.strictEqual(yield* probe.attempts, 2)
+        assert.strictEqual(conn.conn.id, 1, "the retry opened first")
+        yield* TestClock.adjust("500 millis")
+        yield* settle
+        assert.strictEqual(yield* probe.opened, 2)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 1)
+        yield* pool.put(conn)
+        yield* assertTurnsIntact(pool, 10)
+      }))
+
+    it.effect("a dial whose caller gave up is closed when the pool has no room for it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        yield* probe.delayBy("1 second")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* Fiber.interrupt(getter)
+        yield* probe.delayBy(undefined)
+        const conn = yield* pool.get
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.strictEqual(yield* probe.opened, 2)
+        assert.strictEqual(yield* probe.closed, 1, "one turn, its connection in use: no room")
+        assert.strictEqual(yield* pool.len, 1)
+        yield* pool.put(conn)
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    it.effect("a dial whose caller gave up is closed when the pool closed meanwhile", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        yield* probe.delayBy("1 second")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* Fiber.interrupt(getter)
+        yield* pool.close
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.strictEqual(yield* probe.opened, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 0)
+      }))
+
+    it.effect("a dial whose caller gave up is still interrupted at dialTimeout", () =>
+      Effect.gen(function*() {
+        let opened = 0
+        const dial = Effect.andThen(Effect.sleep("1 hour"), Effect.sync(() => ({ id: ++opened })))
+        const pool = yield* ConnPool.make({ dial, dialTimeout: "1 second" })
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* Fiber.interrupt(getter)
+        yield* TestClock.adjust("1 hour")
+        yield* settle
+        assert.strictEqual(opened, 0)
+        assert.strictEqual(yield* pool.len, 0)
+      }))
+
+    it.effect("a dial whose caller gave up and that cannot be interrupted is closed if it opens past dialTimeout", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, dialTimeout: "1 second" })
+        yield* probe.delayBy("1 hour")
+        const getter = yield* Effect.forkChild(pool.get)
+        yield* settle
+        yield* Fiber.interrupt(getter)
+        // The probe's dial sleeps inside an uninterruptible acquire, so it
+        // only notices the timeout when it opens: then it closes, not pools.
+        yield* TestClock.adjust("1 hour")
+        yield* settle
+        assert.strictEqual(yield* probe.opened, 1)
+        assert.strictEqual(yield* probe.closed, 1)
+        assert.strictEqual(yield* pool.len, 0)
       }))
 
     it.effect("maxConcurrentDials: dials beyond it wait for a slot", () =>
@@ -887,6 +1032,24 @@ describe("ConnPool", () => {
         yield* probe.failWith("ECONNREFUSED")
         const error = yield* Effect.flip(ConnPool.use(pool, () => Effect.succeed(1)))
         assert.strictEqual(error._tag, "PoolError")
+      }))
+
+    it.effect("the same use effect can run again, and on several fibers at once", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 3 })
+        const borrow = ConnPool.use(pool, (conn) => Effect.as(Effect.sleep("1 second"), conn.id))
+        const together = yield* Effect.forkChild(Effect.all([borrow, borrow, borrow], { concurrency: 3 }))
+        yield* settle
+        assert.strictEqual((yield* pool.stats).totalConns, 3)
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual([...(yield* Fiber.join(together))].sort(), [1, 2, 3])
+        assert.strictEqual(yield* pool.idleLen, 3)
+        const again = yield* Effect.forkChild(borrow)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* Fiber.join(again), 3, "LIFO: the connection put back last")
+        assert.strictEqual(yield* probe.closed, 0)
+        yield* assertTurnsIntact(pool, 3)
       }))
   })
 

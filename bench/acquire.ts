@@ -1,0 +1,307 @@
+/**
+ * Acquire/release throughput of ConnPool against effect's `Pool`, generic-pool and tarn.
+ *
+ *   node bench/acquire.ts --contender connpool|connpool-get|effect-pool|effect-pool-get|generic-pool|tarn
+ *                         [--ops N] [--start held|free] [--hold none|yield] [--clock cpu|wall]
+ *
+ * Prints one JSON line on stdout: {"contender", "ops", "seconds", "opsPerSec"}. `seconds` is the
+ * process CPU time of the timed part (`--clock wall` for wall-clock time; see `nowSeconds`). For
+ * the ConnPool contenders, stderr also says how many of the timed operations waited for a turn.
+ *
+ * **Scenario.** Pool overhead alone, under contention: 64 borrowers share a pool of 10
+ * connections that are created instantly, and each loops acquire → release until N operations
+ * have been done in all (default 2,000,000). The pool is warmed up (same scenario, N/5 capped at
+ * 200,000 operations) before the timed part.
+ *
+ * - `--start held` (default): the timed part starts with all 10 connections lent out and the 64
+ *   borrowers queued behind them. A pool that hands a released connection to the first waiter
+ *   (all four do) then stays contended: every acquire waits. Promise pools are in that state
+ *   anyway, since every acquire awaits; an Effect pool whose free path is synchronous is not
+ *   while one fiber runs at a time, so without `held` whether the run is contended depends on
+ *   whether Effect's scheduler happens to suspend fibers while they hold a connection (it does
+ *   every 2048 operations, at a point fixed by the exact number of operations per loop).
+ * - `--start free`: the timed part starts with every connection idle; see above.
+ * - `--hold yield`: each borrower yields to the event loop while it holds its connection
+ *   (`Effect.yieldNow`; `setImmediate` for the Promise pools). `none` (default) holds nothing.
+ *
+ * `connpool` and `effect-pool` are each library's `use`; `connpool-get` (get, then put) and
+ * `effect-pool-get` (`Pool.get` in `Effect.scoped`) are the by-hand paths. For the Effect
+ * contenders the borrowers are 64 fibers in one `Effect.runPromise`; for the Promise ones, 64
+ * async functions.
+ *
+ * Compare runs on the same machine, alternating contenders, and take medians: one run is noisy.
+ */
+import { Effect, Exit, Fiber, Pool, Scope } from "effect"
+import * as GenericPool from "generic-pool"
+import * as Tarn from "tarn"
+import * as ConnPool from "../src/pool/index.ts"
+
+const contenders = ["connpool", "connpool-get", "effect-pool", "effect-pool-get", "generic-pool", "tarn"] as const
+type Contender = typeof contenders[number]
+
+const borrowerCount = 64
+const poolSize = 10
+const defaultOps = 2_000_000
+
+interface Args {
+  readonly contender: Contender
+  readonly ops: number
+  readonly start: "held" | "free"
+  readonly hold: "none" | "yield"
+  readonly clock: "cpu" | "wall"
+}
+
+const usage = (message: string): never => {
+  process.stderr.write(
+    `${message}\nusage: node bench/acquire.ts --contender ${contenders.join("|")} [--ops N] ` +
+      `[--start held|free] [--hold none|yield] [--clock cpu|wall]\n`
+  )
+  process.exit(2)
+}
+
+const oneOf = <const T extends string>(flag: string, value: string, allowed: ReadonlyArray<T>): T =>
+  (allowed as ReadonlyArray<string>).includes(value)
+    ? value as T
+    : usage(`${flag} must be one of ${allowed.join(", ")}, got ${value}`)
+
+const parseArgs = (argv: ReadonlyArray<string>): Args => {
+  let contender: Contender | undefined
+  let ops = defaultOps
+  let start: Args["start"] = "held"
+  let hold: Args["hold"] = "none"
+  let clock: Args["clock"] = "cpu"
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i]!
+    const value = argv[i + 1]
+    if (value === undefined) return usage(`missing value for ${flag}`)
+    switch (flag) {
+      case "--contender":
+        contender = oneOf(flag, value, contenders)
+        break
+      case "--ops":
+        ops = Number(value.replaceAll("_", ""))
+        if (!Number.isSafeInteger(ops) || ops <= 0) return usage(`--ops must be a positive integer, got ${value}`)
+        break
+      case "--start":
+        start = oneOf(flag, value, ["held", "free"])
+        break
+      case "--hold":
+        hold = oneOf(flag, value, ["none", "yield"])
+        break
+      case "--clock":
+        clock = oneOf(flag, value, ["cpu", "wall"])
+        break
+      default:
+        return usage(`unknown flag ${flag}`)
+    }
+  }
+  if (contender === undefined) return usage("--contender is required")
+  return { contender, ops, start, hold, clock }
+}
+
+/** Enough to reach the optimising JIT tiers, small next to the timed part. */
+const warmupOps = (ops: number): number => Math.max(10_000, Math.min(200_000, Math.floor(ops / 5)))
+
+let timeSource: Args["clock"] = "cpu"
+
+/**
+ * Process CPU time by default: on a shared machine wall-clock time mostly
+ * measures the neighbours. The workload is one JS thread that never waits
+ * on I/O, so on an idle machine the two agree (CPU time also counts GC
+ * helper threads, which is a cost of the contender too).
+ */
+const nowSeconds = (): number => {
+  if (timeSource === "wall") return Number(process.hrtime.bigint()) / 1e9
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
+}
+
+/** The connection: a trivial object, made at once. */
+interface Conn {
+  readonly id: number
+}
+let connIds = 0
+const makeConn = (): Conn => ({ id: ++connIds })
+
+// ---------------------------------------------------------------------------
+// Effect contenders: 64 fibers
+// ---------------------------------------------------------------------------
+
+interface EffectContender {
+  /** One acquire → release, built afresh each time as user code does. */
+  readonly op: () => Effect.Effect<unknown, unknown>
+  /** Borrows every connection; succeeds with the effect that gives them back. */
+  readonly takeAll: Effect.Effect<Effect.Effect<void>, unknown>
+  /** For ConnPool: how many acquires have waited so far. */
+  readonly waits?: Effect.Effect<number>
+}
+
+/**
+ * Runs `op` `ops` times in all, spread over the borrower fibers. The loop is
+ * a hand-written `flatMap` chain, not a generator, so the loop's own cost
+ * stays small next to the pools' and is the same for every Effect contender.
+ */
+const effectBorrowers = (ops: number, op: () => Effect.Effect<unknown, unknown>): Effect.Effect<void, unknown> =>
+  Effect.suspend(() => {
+    let left = ops
+    const next = (): Effect.Effect<void, unknown> => loop
+    const loop: Effect.Effect<void, unknown> = Effect.suspend(() =>
+      left-- > 0 ? Effect.flatMap(op(), next) : Effect.void
+    )
+    return Effect.forEach(Array.from({ length: borrowerCount }), () => loop, {
+      concurrency: borrowerCount,
+      discard: true
+    })
+  })
+
+/** `ops` operations; with `held`, the borrowers start queued behind every connection. */
+const effectRound = (contender: EffectContender, ops: number, held: boolean): Effect.Effect<void, unknown> =>
+  Effect.gen(function*() {
+    if (!held) return yield* effectBorrowers(ops, contender.op)
+    const giveBack = yield* contender.takeAll
+    const borrowers = yield* Effect.forkChild(effectBorrowers(ops, contender.op))
+    // Lets every borrower start and queue.
+    for (let i = 0; i < 4; i++) yield* Effect.yieldNow
+    yield* giveBack
+    yield* Fiber.join(borrowers)
+  })
+
+const timeEffect = (contender: EffectContender, args: Args): Effect.Effect<number, unknown> =>
+  Effect.gen(function*() {
+    const held = args.start === "held"
+    yield* effectRound(contender, warmupOps(args.ops), held)
+    const waitsBefore = contender.waits === undefined ? 0 : yield* contender.waits
+    const start = nowSeconds()
+    yield* effectRound(contender, args.ops, held)
+    const seconds = nowSeconds() - start
+    if (contender.waits !== undefined) {
+      const share = ((yield* contender.waits) - waitsBefore) / args.ops
+      process.stderr.write(`${args.contender}: ${Math.round(share * 100)}% of the timed acquires waited\n`)
+    }
+    return seconds
+  })
+
+const tenTimes = Array.from({ length: poolSize })
+
+const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<EffectContender, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pool = yield* ConnPool.make({ dial: Effect.sync(makeConn), poolSize })
+    const holdFor = (): Effect.Effect<void> => hold
+    return {
+      op: args.contender === "connpool"
+        ? () => ConnPool.use(pool, holdFor)
+        : () => Effect.flatMap(pool.get, (conn) => Effect.andThen(hold, pool.put(conn))),
+      takeAll: Effect.map(
+        Effect.forEach(tenTimes, () => pool.get),
+        (conns) => Effect.forEach(conns, pool.put, { discard: true })
+      ),
+      waits: Effect.map(pool.stats, (stats) => stats.waitCount)
+    }
+  })
+
+const makeEffectPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<EffectContender, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pool = yield* Pool.make({ acquire: Effect.sync(makeConn), size: poolSize })
+    const holdFor = (): Effect.Effect<void> => hold
+    return {
+      op: args.contender === "effect-pool"
+        ? () => Pool.use(pool, holdFor)
+        : () => Effect.scoped(Effect.andThen(Pool.get(pool), hold)),
+      takeAll: Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        yield* Effect.forEach(tenTimes, () => Scope.provide(Pool.get(pool), scope))
+        return Scope.close(scope, Exit.void)
+      })
+    }
+  })
+
+const runEffect = (args: Args): Promise<number> => {
+  const hold: Effect.Effect<void> = args.hold === "yield" ? Effect.yieldNow : Effect.void
+  const program = Effect.flatMap(
+    args.contender === "connpool" || args.contender === "connpool-get"
+      ? makeConnPool(args, hold)
+      : makeEffectPool(args, hold),
+    (contender) => timeEffect(contender, args)
+  )
+  return Effect.runPromise(Effect.scoped(program))
+}
+
+// ---------------------------------------------------------------------------
+// Promise contenders: 64 async functions
+// ---------------------------------------------------------------------------
+
+interface PromisePool {
+  readonly acquire: () => Promise<Conn>
+  readonly release: (conn: Conn) => void
+  readonly close: () => Promise<void>
+}
+
+const makeGenericPool = (): PromisePool => {
+  const pool = GenericPool.createPool<Conn>(
+    { create: async () => makeConn(), destroy: async () => {} },
+    { max: poolSize, min: 0 }
+  )
+  return {
+    acquire: () => pool.acquire(),
+    // Its promise only says the release was processed, which it already was.
+    release: (conn) => void pool.release(conn),
+    close: async () => {
+      await pool.drain()
+      await pool.clear()
+    }
+  }
+}
+
+const makeTarn = (): PromisePool => {
+  const pool = new Tarn.Pool<Conn>({ create: async () => makeConn(), destroy: () => {}, min: 0, max: poolSize })
+  return {
+    acquire: () => pool.acquire().promise,
+    release: (conn) => void pool.release(conn),
+    close: () => pool.destroy().then(() => undefined)
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+const promiseRound = async (pool: PromisePool, ops: number, args: Args): Promise<void> => {
+  const yieldWhileHeld = args.hold === "yield"
+  const held = args.start === "held" ? await Promise.all(tenTimes.map(() => pool.acquire())) : []
+  let left = ops
+  const borrower = async (): Promise<void> => {
+    while (left-- > 0) {
+      const conn = await pool.acquire()
+      if (yieldWhileHeld) await yieldToEventLoop()
+      pool.release(conn)
+    }
+  }
+  // Each borrower has queued its first acquire by the time this returns.
+  const borrowers = Promise.all(Array.from({ length: borrowerCount }, borrower))
+  for (const conn of held) pool.release(conn)
+  await borrowers
+}
+
+const runPromise = async (args: Args): Promise<number> => {
+  const pool = args.contender === "tarn" ? makeTarn() : makeGenericPool()
+  await promiseRound(pool, warmupOps(args.ops), args)
+  const start = nowSeconds()
+  await promiseRound(pool, args.ops, args)
+  const seconds = nowSeconds() - start
+  await pool.close()
+  return seconds
+}
+
+// ---------------------------------------------------------------------------
+
+const args = parseArgs(process.argv.slice(2))
+timeSource = args.clock
+const seconds = await (args.contender === "generic-pool" || args.contender === "tarn"
+  ? runPromise(args)
+  : runEffect(args))
+process.stdout.write(
+  JSON.stringify({
+    contender: args.contender,
+    ops: args.ops,
+    seconds: Math.round(seconds * 1000) / 1000,
+    opsPerSec: Math.round(args.ops / seconds)
+  }) + "\n"
+)
