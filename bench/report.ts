@@ -23,6 +23,9 @@ import {
 } from "./plan.ts"
 import { median, round } from "./stats.ts"
 
+/** Profiles of the targets known to be at risk, copied into the report when one is missed. */
+const missesFile = new URL("./misses.md", import.meta.url)
+
 // ---------------------------------------------------------------------------------------------
 // What run.ts collects
 
@@ -420,6 +423,9 @@ export const markdown = (results: Results, summary: Summary): string => {
     "",
     targets,
     "",
+    ...(summary.targets.some((t) => t.verdict === "MISS") && fs.existsSync(missesFile)
+      ? [fs.readFileSync(missesFile, "utf8").trimEnd(), ""]
+      : []),
     ...sections.flatMap((s) => [s.trimEnd(), ""]),
     "## Reproduce",
     "",
