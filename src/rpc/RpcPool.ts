@@ -199,7 +199,7 @@ interface Call {
   sent: boolean
   /** The stream client while the request and reply are in flight. */
   client: StreamClient | undefined
-  deadline: Deadline
+  readonly deadline: Deadline
 }
 
 /** Distinct address strings whose parse is remembered. */
@@ -528,11 +528,12 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       return Effect.suspend(() => {
         counters.calls++
         // Per run, not per rpc(): Effect.retry runs the same Effect again, and each run reports its own request.
-        const call: Call = { sent: false, client: undefined, deadline: undefined as unknown as Deadline }
-        call.deadline = deadlines.add(
-          timeout,
-          Effect.suspend(() => call.client === undefined ? Effect.void : call.client.reset)
-        )
+        const call: Call = {
+          sent: false,
+          client: undefined,
+          // At the deadline, reset the stream the call waits on; the call then fails with CallTimeout.
+          deadline: deadlines.add(timeout, Effect.suspend(() => call.client?.reset ?? Effect.void))
+        }
         return Effect.flatMap(attempt(call, true), (result) =>
           result === Retry ? (attempt(call, false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
             Effect.onExit((exit) => {
