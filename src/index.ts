@@ -4,6 +4,8 @@
  *
  * - `RpcPool`: Consul's `agent/pool`: one yamux session per server, msgpack-rpc
  *   stream clients reused from a free list, one dial per server, idle reaping.
+ * - `RpcCluster`: a set of Consul or Nomad servers over `RpcPool`: failover,
+ *   rebalancing, discovery and Consul's retry rules.
  * - `ConnPool`: go-redis's `internal/pool`: a bounded pool of whole connections
  *   with a pool timeout, idle limits, lifetimes, a dial-error breaker and stats.
  *
@@ -17,6 +19,11 @@ export * as RpcPool from "./rpc/RpcPool.ts"
 export { RpcError } from "./rpc/RpcError.ts"
 export type { RpcErrorReason } from "./rpc/RpcError.ts"
 export type { AddressStats, PoolStats as RpcPoolStats } from "./rpc/PoolStats.ts"
+
+export * as RpcCluster from "./cluster/RpcCluster.ts"
+export { ClusterError } from "./cluster/ClusterError.ts"
+export type { Attempt as ClusterAttempt, ClusterErrorReason } from "./cluster/ClusterError.ts"
+export type { ClusterStats, ServerStats as ClusterServerStats } from "./cluster/ClusterStats.ts"
 
 export * as ConnPool from "./pool/index.ts"
 
