@@ -111,7 +111,7 @@ const onFailure = (
   counters.failures++
   if (verdict.rotate && c.list.notifyFailed(server)) counters.rotations++
   if (!verdict.retry) return Effect.fail(finalError(c, run, server, error, false))
-  if (at > run.deadline) return Effect.fail(finalError(c, run, server, error, true))
+  if (at >= run.deadline) return Effect.fail(finalError(c, run, server, error, true))
   run.retries++
   c.stats.totals.retries++
   return Effect.flatMap(Random.next, (u) => {
