@@ -242,6 +242,10 @@ export interface GoServerOptions {
   readonly tls?: boolean | GoServerTls | undefined
   /** Extra raw flags. */
   readonly args?: ReadonlyArray<string> | undefined
+  /** `-peers-file`: Status.Peers answers this file's host:port entries (comma or newline separated), read per call. */
+  readonly peersFile?: string | undefined
+  /** `-no-leader-file`: while this file exists, every method but Status.Ping answers `No cluster leader`. */
+  readonly noLeaderFile?: string | undefined
 }
 
 export interface GoServer {
@@ -310,6 +314,8 @@ export const startGoServer = async (options: GoServerOptions = {}): Promise<GoSe
     "-protocol",
     protocol,
     ...serverTlsArgs(options.tls),
+    ...(options.peersFile === undefined ? [] : ["-peers-file", options.peersFile]),
+    ...(options.noLeaderFile === undefined ? [] : ["-no-leader-file", options.noLeaderFile]),
     ...(options.args ?? [])
   ]
   const child = spawn(bins.server, args, { stdio: ["pipe", "pipe", "pipe"] })

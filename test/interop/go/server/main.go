@@ -168,6 +168,7 @@ func (c *faultCodec) ReadRequestHeader(r *rpc.Request) error {
 	if err := c.inner.ReadRequestHeader(r); err != nil {
 		return err
 	}
+	routeNoLeader(r) // cluster.go
 	atomic.AddUint64(&statServed, 1)
 	return nil
 }
@@ -526,6 +527,9 @@ func main() {
 	}
 	if err := rpcServer.RegisterName("Test", &Test{}); err != nil {
 		log.Fatalf("register Test: %v", err)
+	}
+	if err := registerCluster(rpcServer); err != nil { // cluster.go
+		log.Fatalf("register Election: %v", err)
 	}
 	srv := &server{protocol: *protocol, tlsConfig: tlsConfig, rpc: rpcServer}
 
