@@ -25,7 +25,7 @@ export const flush = Effect.promise(() => new Promise<void>((resolve) => setImme
 export const settle = (turns = 10) => Effect.repeat(flush, { times: turns - 1 })
 
 /** Lets I/O flow until `condition` holds (bounded by turns, not by time). */
-export const waitFor = <R>(condition: Effect.Effect<boolean, never, R>, what: string, turns = 3000) =>
+export const waitFor = <E, R>(condition: Effect.Effect<boolean, E, R>, what: string, turns = 3000) =>
   Effect.gen(function*() {
     for (let i = 0; i < turns; i++) {
       if (yield* condition) return
@@ -129,13 +129,16 @@ export const failures = RpcCluster.stats.pipe(
 
 /**
  * Advances the TestClock in `step` ms increments, letting I/O flow between
- * steps, until `done` holds or `maxMillis` have passed.
+ * steps, until `condition` holds or `maxMillis` have passed.
  */
-export const drive = (done: () => boolean, maxMillis: number, step = 50) =>
+export const driveUntil = <R>(condition: Effect.Effect<boolean, never, R>, maxMillis: number, step = 50) =>
   Effect.gen(function*() {
-    for (let t = 0; t < maxMillis && !done(); t += step) {
+    for (let t = 0; t < maxMillis && !(yield* condition); t += step) {
       yield* settle()
       yield* TestClock.adjust(step)
     }
     yield* settle()
   })
+
+/** `driveUntil` with a plain predicate. */
+export const drive = (done: () => boolean, maxMillis: number, step = 50) => driveUntil(Effect.sync(done), maxMillis, step)
