@@ -1,17 +1,18 @@
 /**
- * What `npm run bench` measures, and the targets of issue 5, in one place: the loads of (a) and
- * (b), the contenders of (c), the sizes of (d), and how long each run lasts in a full and in a
- * `--quick` run.
+ * What `npm run bench` measures, and the targets of issues 5 and 12, in one place: the loads of
+ * (a), (b) and (e), the contenders of (c), the sizes of (d), and how long each run lasts in a full
+ * and in a `--quick` run.
  */
 
-export type ScenarioId = "a" | "b" | "c" | "d"
-export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d"]
+export type ScenarioId = "a" | "b" | "c" | "d" | "e"
+export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d", "e"]
 
 export const scenarioTitles: Readonly<Record<ScenarioId, string>> = {
   a: "(a) RPC client: RpcPool against the Go client, both calling the Go server",
   b: "(b) RPC server: our RpcServer against the Go server, both called by the Go client",
   c: "(c) ConnPool acquire/release against effect's Pool.use, generic-pool and tarn",
-  d: "(d) Memory of RpcPool"
+  d: "(d) Memory of RpcPool",
+  e: "(e) RpcCluster: calls through a three-server cluster against calls straight to one server"
 }
 
 /** One load of (a) and (b): callers in flight and `Test.Echo` payload bytes. */
@@ -61,6 +62,15 @@ export const acquireTargets: Readonly<Partial<Record<AcquireContender, number>>>
   "effect-pool": 1,
   "generic-pool": 1
 }
+
+/** (e): the loads, calls through the cluster against calls straight to its current server. */
+export const clusterLoads: ReadonlyArray<Load> = [
+  { callers: 1, size: 32 },
+  { callers: 64, size: 32 }
+]
+
+/** (e): the cluster's calls/s over the pool's, at least this (an overhead of at most 5 %), at every load. */
+export const clusterTarget = 0.95
 
 /** (d): heap growth between the warm point and the end, in percent, below this. */
 export const heapGrowthTargetPct = 5

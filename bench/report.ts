@@ -12,6 +12,7 @@ import {
   acquireNames,
   acquireTargets,
   clientTargets,
+  clusterTarget,
   heapGrowthTargetPct,
   type Load,
   loadKey,
@@ -59,6 +60,8 @@ export interface Results {
   readonly b?: Ran<ReadonlyArray<RpcRow>> | undefined
   readonly c?: Ran<ReadonlyArray<AcquireRow>> | undefined
   readonly d?: Ran<{ readonly outcome: Outcome; readonly server: string }> | undefined
+  /** (e): `ours` through RpcCluster, `go` straight to the same server through RpcPool. */
+  readonly e?: Ran<ReadonlyArray<RpcRow>> | undefined
 }
 
 export interface Machine {
@@ -211,6 +214,7 @@ export interface Summary {
   readonly b?: Ran<ReadonlyArray<RpcSummary>> | undefined
   readonly c?: Ran<ReadonlyArray<AcquireSummary>> | undefined
   readonly d?: Ran<MemorySummary> | undefined
+  readonly e?: Ran<ReadonlyArray<RpcSummary>> | undefined
   readonly targets: ReadonlyArray<TargetLine>
 }
 
@@ -226,6 +230,7 @@ export const summarize = (results: Results): Summary => {
   const b = mapRan(results.b, (rows) => summarizeRpc(rows, () => serverTarget))
   const c = mapRan(results.c, summarizeAcquire)
   const d = mapRan(results.d, summarizeMemory)
+  const e = mapRan(results.e, (rows) => summarizeRpc(rows, () => clusterTarget))
   const targets: Array<TargetLine> = []
   const skippedLine = (scenario: ScenarioId, what: string, ran: { readonly skipped?: string | undefined } | undefined) =>
     ran?.skipped !== undefined ? targets.push({ scenario, what, measured: ran.skipped, verdict: "skipped" }) : undefined
@@ -281,7 +286,20 @@ export const summarize = (results: Results): Summary => {
       })
     }
   }
-  return { a, b, c, d, targets }
+  if (e !== undefined) {
+    if (e.skipped !== undefined) skippedLine("e", "RpcCluster against RpcPool straight to one server", e)
+    else {
+      for (const row of e.data) {
+        targets.push({
+          scenario: "e",
+          what: `RpcCluster >= ${clusterTarget}x RpcPool straight to its server, ${loadText(row)}`,
+          measured: ratioText(row.ratio),
+          verdict: row.verdict
+        })
+      }
+    }
+  }
+  return { a, b, c, d, e, targets }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,9 +322,10 @@ const errorList = (lines: ReadonlyArray<string>): string =>
   lines.length === 0 ? "" : `\nFailed runs:\n\n${lines.map((l) => `- ${l}`).join("\n")}\n`
 
 const rpcSection = (
-  id: "a" | "b",
+  id: "a" | "b" | "e",
   ran: Ran<ReadonlyArray<RpcSummary>>,
-  names: { readonly ours: string; readonly go: string }
+  names: { readonly ours: string; readonly go: string },
+  sides = "ours / Go"
 ): string => {
   if (ran.skipped !== undefined) return `## ${scenarioTitles[id]}\n\nSkipped: ${ran.skipped}.\n`
   const rows = ran.data.map((r) => [
@@ -327,7 +346,7 @@ const rpcSection = (
     `## ${scenarioTitles[id]}`,
     "",
     table(
-      ["callers", "payload", `${names.ours} calls/s`, `${names.go} calls/s`, "ratio", "target", "p50 ms (ours / Go)", "p99 ms (ours / Go)"],
+      ["callers", "payload", `${names.ours} calls/s`, `${names.go} calls/s`, "ratio", "target", `p50 ms (${sides})`, `p99 ms (${sides})`],
       rows
     ),
     errorList(errors)
@@ -388,6 +407,7 @@ const methodNotes = (results: Results): string => {
 - The Go client (\`bench/go/client\`) is written the way Consul's \`agent/pool\` uses HashiCorp's libraries: one TCP connection, one yamux session (\`DefaultConfig\`), net-rpc-msgpackrpc codecs on a LIFO free list of at most 64 (streams shrunk when returned, closed after an error), one goroutine per caller. GOMAXPROCS is Go's default (all cores).
 - The Go server is the interop suite's peer (\`test/interop/go/server\`): \`net/rpc\` with the msgpack codec on yamux streams. It wraps its socket in a frame tracker used for fault injection, which costs an uncontended mutex and a 12-byte header scan per socket write.
 - (c) is \`bench/acquire.ts\`; (d) is \`bench/memory.ts\`, run once (not per round).
+- (e) runs \`bench/rpc-client.ts\` twice per load: with \`--cluster\` over three Go servers (calls marked idempotent, discovery off, the first server listed current) and with \`--addr\` straight to that same first server. Every call succeeds, so the ratio is the cost of the cluster's retry loop on the path every call takes.
 - The machine may be shared: the load average at the start and end of the run is in the header. Compare ratios from the same run, not absolute numbers across runs.
 `
 }
@@ -410,7 +430,10 @@ export const markdown = (results: Results, summary: Summary): string => {
     summary.a === undefined ? undefined : rpcSection("a", summary.a, { ours: "RpcPool", go: "Go client" }),
     summary.b === undefined ? undefined : rpcSection("b", summary.b, { ours: "RpcServer", go: "Go server" }),
     summary.c === undefined ? undefined : acquireSection(summary.c),
-    summary.d === undefined ? undefined : memorySection(summary.d)
+    summary.d === undefined ? undefined : memorySection(summary.d),
+    summary.e === undefined
+      ? undefined
+      : rpcSection("e", summary.e, { ours: "RpcCluster", go: "RpcPool" }, "cluster / straight")
   ].filter((s): s is string => s !== undefined)
   return [
     "# Benchmarks",
@@ -419,7 +442,7 @@ export const markdown = (results: Results, summary: Summary): string => {
     "",
     header,
     "",
-    "## Targets (issue 5)",
+    "## Targets (issues 5 and 12)",
     "",
     targets,
     "",
@@ -448,8 +471,8 @@ export const json = (results: Results, summary: Summary): string =>
     only: results.only,
     commands: results.commands,
     targets: summary.targets,
-    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d },
-    runs: { a: results.a, b: results.b, c: results.c, d: results.d }
+    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d, e: summary.e },
+    runs: { a: results.a, b: results.b, c: results.c, d: results.d, e: results.e }
   }, null, 2)}\n`
 
 /** Writes `text` to `file` through a temporary file in `tmpDir`, so a reader never sees half of it. */

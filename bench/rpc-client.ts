@@ -5,21 +5,27 @@
  *
  *   node bench/rpc-client.ts --addr 127.0.0.1:8300 --concurrency 64 --size 32 --duration 3s --warmup 1s
  *
+ * With `--cluster a:1,b:2,c:3` the calls go through `RpcCluster` over the same pool instead (marked
+ * idempotent, discovery off, the first server listed current), for (e): the cost of the cluster's
+ * retry loop on calls that succeed.
+ *
  * Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms} (plus "error",
- * the first failure, when a call failed); when the server cannot be reached, {"fatal": ...} and
- * exit status 1.
+ * the first failure, when a call failed, and "retries" and "current" through a cluster); when the server cannot
+ * be reached, {"fatal": ...} and exit status 1.
  */
 import { randomFillSync } from "node:crypto"
-import { Cause, Effect, Exit } from "effect"
-import { Protocol, RpcPool } from "../src/index.ts"
+import { Cause, Effect, Exit, Layer, Random } from "effect"
+import type { Value } from "../src/msgpackrpc/Decoder.ts"
+import { Protocol, RpcCluster, RpcPool } from "../src/index.ts"
 import { die, durationMs, flags, integer, messageOf } from "./cli.ts"
 import { percentile, round } from "./stats.ts"
 
 /** The Note field of every call; bench/go/client sends the same string. */
 const Note = "bench"
 
-const f = flags(["addr", "protocol", "calls", "duration", "warmup", "concurrency", "size"])
+const f = flags(["addr", "cluster", "protocol", "calls", "duration", "warmup", "concurrency", "size"])
 const address = f.addr ?? "127.0.0.1:8300"
+const cluster = f.cluster?.split(",").map((s) => s.trim()).filter((s) => s !== "")
 const protocolName = f.protocol ?? "consul"
 if (protocolName !== "consul" && protocolName !== "nomad") die(`--protocol: consul or nomad, got ${protocolName}`)
 const duration = durationMs("duration", f.duration, 0)
@@ -38,11 +44,14 @@ interface Worker {
 const payloadLength = (p: unknown): number =>
   p instanceof Uint8Array ? p.byteLength : typeof p === "string" ? Buffer.byteLength(p) : -1
 
+/** One `Test.Echo`, straight to `address` or through the cluster. */
+type Echo = (args: { readonly Payload: Uint8Array; readonly Seq: number; readonly Note: string }) => Effect.Effect<Value, unknown>
+
 /**
  * Runs the callers until `total` calls have started (total > 0) or until `deadline`
  * (performance.now() ms), and returns each caller's tally with the phase's wall time.
  */
-const phase = (pool: RpcPool.RpcPool.Service, payloads: ReadonlyArray<Uint8Array>, total: number, deadline: number) =>
+const phase = (echo: Echo, payloads: ReadonlyArray<Uint8Array>, total: number, deadline: number) =>
   Effect.suspend(() => {
     let next = 0
     const workers: Array<Worker> = []
@@ -58,7 +67,7 @@ const phase = (pool: RpcPool.RpcPool.Service, payloads: ReadonlyArray<Uint8Array
           if (total > 0 ? n > total : performance.now() >= deadline) return
           args.Seq = n
           const t0 = performance.now()
-          const exit = yield* Effect.exit(pool.rpc(address, "Test.Echo", args))
+          const exit = yield* Effect.exit(echo(args))
           const elapsed = performance.now() - t0
           let error: string | undefined
           if (Exit.isFailure(exit)) {
@@ -113,19 +122,40 @@ const summarize = (workers: ReadonlyArray<Worker>, ms: number) => {
   }
 }
 
-const program = Effect.gen(function*() {
+const poolLayer = RpcPool.PoolLayer({ protocol: Protocol.byName[protocolName as "consul" | "nomad"] })
+
+const measure = (ping: Effect.Effect<Value, unknown>, echo: Echo) =>
+  Effect.gen(function*() {
+    // One ping first: an unreachable server is one clear error, and the dial is not measured.
+    yield* ping
+    const payloads = Array.from({ length: concurrency }, () => randomFillSync(new Uint8Array(size)))
+    if (warmup > 0) yield* phase(echo, payloads, 0, performance.now() + warmup)
+    const { workers, ms } = duration > 0
+      ? yield* phase(echo, payloads, 0, performance.now() + duration)
+      : yield* phase(echo, payloads, calls, 0)
+    return summarize(workers, ms)
+  })
+
+const straight = Effect.gen(function*() {
   const pool = yield* RpcPool.RpcPool
-  // One ping first: an unreachable server is one clear error, and the dial is not measured.
-  yield* pool.rpc(address, "Status.Ping", {})
-  const payloads = Array.from({ length: concurrency }, () => randomFillSync(new Uint8Array(size)))
-  if (warmup > 0) yield* phase(pool, payloads, 0, performance.now() + warmup)
-  const { workers, ms } = duration > 0
-    ? yield* phase(pool, payloads, 0, performance.now() + duration)
-    : yield* phase(pool, payloads, calls, 0)
-  return summarize(workers, ms)
-}).pipe(
-  Effect.provide(RpcPool.PoolLayer({ protocol: Protocol.byName[protocolName as "consul" | "nomad"] }))
-)
+  return yield* measure(pool.rpc(address, "Status.Ping", {}), (args) => pool.rpc(address, "Test.Echo", args))
+}).pipe(Effect.provide(poolLayer))
+
+const throughCluster = (servers: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const c = yield* RpcCluster.RpcCluster
+    const echoOptions = { idempotent: true }
+    const result = yield* measure(c.rpc("Status.Ping", {}), (args) => c.rpc("Test.Echo", args, echoOptions))
+    const stats = yield* c.stats
+    return { ...result, retries: stats.retries, current: stats.current }
+  }).pipe(
+    Effect.provide(RpcCluster.layer({ servers, discovery: false }).pipe(Layer.provide(poolLayer))),
+    // Draws near 1 leave the start shuffle as it is: the current server is the first listed, the
+    // one the straight contender calls, so the two differ only in the cluster's code.
+    Effect.provideService(Random.Random, { nextDoubleUnsafe: () => 1 - Number.EPSILON, nextIntUnsafe: () => 0 })
+  )
+
+const program = cluster === undefined ? straight : throughCluster(cluster)
 
 const exit = await Effect.runPromiseExit(program)
 if (Exit.isSuccess(exit)) {

@@ -6,7 +6,8 @@
  *   npm run bench -- --quick            # a smoke run of every piece, about a minute
  *   npm run bench -- --only a,c --rounds 5
  *
- * (a) RpcPool against the Go client and (b) our server against the Go server need Go and
+ * (a) RpcPool against the Go client, (b) our server against the Go server and (e) RpcCluster
+ * against RpcPool straight to one of its three Go servers need Go and
  * Debian's HashiCorp packages (see README); without them they are skipped with a note, and (d)
  * runs against our own server instead of the Go one. Each contender run is a child process;
  * the contenders of a load alternate within every round and the report gives medians.
@@ -19,6 +20,7 @@ import { type Outcome, runJson, type Server, startServer } from "./child.ts"
 import {
   acquireContenders,
   acquireNames,
+  clusterLoads,
   fullMode,
   type Load,
   loads,
@@ -37,10 +39,11 @@ const root = path.resolve(here, "..")
 const resultsDir = path.join(here, "results")
 const node = process.execPath
 
-const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d] [--rounds N]
+const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e] [--rounds N]
 
   --quick         short runs and one round: checks that everything works (numbers not to be quoted)
-  --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory)
+  --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory),
+                  e (RpcCluster against RpcPool)
   --rounds N      rounds of alternating contenders; figures are medians (default 3, quick 1)
 `
 
@@ -75,7 +78,7 @@ if (options.help) {
 const only: ReadonlyArray<ScenarioId> = options.only === undefined ? scenarioIds : (() => {
   const ids = options.only.split(",").map((s) => s.trim()).filter((s) => s !== "")
   const bad = ids.filter((s) => !(scenarioIds as ReadonlyArray<string>).includes(s))
-  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d; got ${options.only}`)
+  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e; got ${options.only}`)
   return scenarioIds.filter((id) => ids.includes(id))
 })()
 const rounds = options.rounds === undefined ? (options.quick ? 1 : 3) : Number(options.rounds)
@@ -102,6 +105,13 @@ const rpcFlags = (address: string, load: Load): Array<string> => [
 ]
 
 const tsClient = (address: string, load: Load) => [path.join(here, "rpc-client.ts"), ...rpcFlags(address, load)]
+
+/** (e): the same client through a cluster of `servers`, whose first is the one `tsClient` would call. */
+const clusterClient = (servers: ReadonlyArray<string>, load: Load) => [
+  ...tsClient(servers[0]!, load),
+  "--cluster",
+  servers.join(",")
+]
 
 const acquireArgs = (contender: string) => [
   path.join(here, "acquire.ts"),
@@ -154,6 +164,14 @@ const commandsFor = (go: GoBinaries | undefined): Array<string> => {
   if (wants("c")) {
     lines.push("", "# (c), one run per contender", ...acquireContenders.map((c) => `node ${show(acquireArgs(c))}`))
   }
+  if (go !== undefined && wants("e")) {
+    lines.push(
+      "",
+      `# (e), one run each; loads: ${clusterLoads.map((l) => `--concurrency ${l.callers} --size ${l.size}`).join("; ")}`,
+      `node ${show(clusterClient(["ADDR", "ADDR2", "ADDR3"], sample))}`,
+      `node ${show(tsClient("ADDR", sample))}`
+    )
+  }
   if (wants("d")) {
     lines.push("", "# (d)")
     if (go === undefined) lines.push("node bench/rpc-server.ts                          # our server (no Go): prints ADDR")
@@ -198,12 +216,12 @@ const started = new Date()
 const loadStart = os.loadavg()
 let goBinaries: GoBinaries | undefined
 let goUnavailable: string | undefined
-if (wants("a") || wants("b") || wants("d")) {
+if (wants("a") || wants("b") || wants("d") || wants("e")) {
   process.stderr.write("building the Go client and server...\n")
   const built = await buildGo()
   if ("unavailable" in built) {
     goUnavailable = built.unavailable
-    process.stderr.write(`(a) and (b) skipped: ${goUnavailable}\n`)
+    process.stderr.write(`(a), (b) and (e) skipped: ${goUnavailable}\n`)
   } else {
     goBinaries = built
   }
@@ -223,6 +241,8 @@ if (wants("a") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
 if (wants("b") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
 if (wants("c")) plan(rounds * acquireContenders.length, estimate.acquire)
 if (wants("d")) plan(1, estimate.memory)
+const clusterRuns = rounds * clusterLoads.length * 2
+if (wants("e") && goBinaries !== undefined) plan(clusterRuns, estimate.rpc)
 
 const progress = Progress.make(steps.length, (i) => steps[i]?.estimateMs ?? 0)
 
@@ -234,12 +254,13 @@ const step = async (label: string, run: () => Promise<Outcome>, note: (o: Outcom
 }
 
 const rpcScenario = async (
-  id: "a" | "b",
+  id: "a" | "b" | "e",
   names: { readonly ours: string; readonly go: string },
   runOurs: (load: Load) => Promise<Outcome>,
-  runGo: (load: Load) => Promise<Outcome>
+  runGo: (load: Load) => Promise<Outcome>,
+  scenarioLoads: ReadonlyArray<Load> = loads
 ): Promise<Ran<ReadonlyArray<RpcRow>>> => {
-  const rows: Array<RpcRow> = loads.map((load) => ({ load, ours: [], go: [] }))
+  const rows: Array<RpcRow> = scenarioLoads.map((load) => ({ load, ours: [], go: [] }))
   for (let round = 1; round <= rounds; round++) {
     for (const row of rows) {
       const label = (who: string) => `(${id}) ${row.load.callers} x ${sizeLabel(row.load.size)} ${who}, round ${round}/${rounds}`
@@ -262,6 +283,7 @@ const results: {
   b?: Ran<ReadonlyArray<RpcRow>>
   c?: Ran<ReadonlyArray<AcquireRow>>
   d?: Ran<{ readonly outcome: Outcome; readonly server: string }>
+  e?: Ran<ReadonlyArray<RpcRow>>
 } = {}
 const goMissing = goUnavailable ?? (typeof goServer === "string" ? `the Go server did not start: ${goServer}` : undefined)
 
@@ -343,6 +365,32 @@ if (wants("d")) {
     )
     results.d = { data: { outcome, server: server.name } }
     await server.stop()
+  }
+}
+
+if (wants("e")) {
+  if (goBinaries === undefined || goServer === undefined || typeof goServer === "string") {
+    results.e = { skipped: goMissing ?? "Go unavailable" }
+    if (goBinaries !== undefined) progress.skip(clusterRuns)
+  } else {
+    // Two more Go servers make the cluster; the first listed (the shared one) is its current server.
+    const extra = await Promise.all([1, 2].map(() => tryStart(goBinaries!.server, ["-addr", "127.0.0.1:0"])))
+    const failed = extra.find((x): x is string => typeof x === "string")
+    const started = extra.filter((x): x is Server => typeof x !== "string")
+    servers.push(...started)
+    if (failed !== undefined) {
+      results.e = { skipped: `a cluster Go server did not start: ${failed}` }
+      progress.skip(clusterRuns)
+    } else {
+      const members = [goServer.address, ...started.map((x) => x.address)]
+      results.e = await rpcScenario(
+        "e",
+        { ours: "RpcCluster", go: "RpcPool" },
+        (load) => runJson(node, clusterClient(members, load), RpcTimeoutMs),
+        (load) => runJson(node, tsClient(members[0]!, load), RpcTimeoutMs),
+        clusterLoads
+      )
+    }
   }
 }
 
