@@ -235,32 +235,22 @@ export const summarize = (results: Results): Summary => {
   const skippedLine = (scenario: ScenarioId, what: string, ran: { readonly skipped?: string | undefined } | undefined) =>
     ran?.skipped !== undefined ? targets.push({ scenario, what, measured: ran.skipped, verdict: "skipped" }) : undefined
 
-  if (a !== undefined) {
-    if (a.skipped !== undefined) skippedLine("a", "RpcPool against the Go client", a)
-    else {
-      for (const row of a.data.filter((r) => r.target !== undefined)) {
-        targets.push({
-          scenario: "a",
-          what: `RpcPool >= ${row.target}x the Go client, ${loadText(row)}`,
-          measured: ratioText(row.ratio),
-          verdict: row.verdict
-        })
-      }
+  /** A line per RPC row with a target, or the reason the scenario did not run. */
+  const rpcTargets = (
+    scenario: "a" | "b" | "e",
+    ran: Ran<ReadonlyArray<RpcSummary>> | undefined,
+    name: string,
+    what: (row: RpcSummary) => string
+  ) => {
+    if (ran === undefined) return
+    if (ran.skipped !== undefined) return skippedLine(scenario, name, ran)
+    for (const row of ran.data.filter((r) => r.target !== undefined)) {
+      targets.push({ scenario, what: `${what(row)}, ${loadText(row)}`, measured: ratioText(row.ratio), verdict: row.verdict })
     }
   }
-  if (b !== undefined) {
-    if (b.skipped !== undefined) skippedLine("b", "our server against the Go server", b)
-    else {
-      for (const row of b.data) {
-        targets.push({
-          scenario: "b",
-          what: `RpcServer >= ${serverTarget}x the Go server, ${loadText(row)}`,
-          measured: ratioText(row.ratio),
-          verdict: row.verdict
-        })
-      }
-    }
-  }
+
+  rpcTargets("a", a, "RpcPool against the Go client", (row) => `RpcPool >= ${row.target}x the Go client`)
+  rpcTargets("b", b, "our server against the Go server", () => `RpcServer >= ${serverTarget}x the Go server`)
   if (c !== undefined) {
     if (c.skipped !== undefined) skippedLine("c", "ConnPool acquire/release", c)
     else {
@@ -286,19 +276,12 @@ export const summarize = (results: Results): Summary => {
       })
     }
   }
-  if (e !== undefined) {
-    if (e.skipped !== undefined) skippedLine("e", "RpcCluster against RpcPool straight to one server", e)
-    else {
-      for (const row of e.data) {
-        targets.push({
-          scenario: "e",
-          what: `RpcCluster >= ${clusterTarget}x RpcPool straight to its server, ${loadText(row)}`,
-          measured: ratioText(row.ratio),
-          verdict: row.verdict
-        })
-      }
-    }
-  }
+  rpcTargets(
+    "e",
+    e,
+    "RpcCluster against RpcPool straight to one server",
+    () => `RpcCluster >= ${clusterTarget}x RpcPool straight to its server`
+  )
   return { a, b, c, d, e, targets }
 }
 

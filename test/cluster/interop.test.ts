@@ -60,6 +60,29 @@ const errorOf = (exit: Exit.Exit<unknown, ClusterError>): ClusterError => {
 const callsOf = (stats: RpcCluster.RpcCluster.Service extends { stats: Effect.Effect<infer S> } ? S : never, peer: GoServer) =>
   stats.servers.find((s) => s.address === peer.address)?.calls ?? 0
 
+/**
+ * `callers` fibers making `each` `Test.Echo` calls in a row through the cluster; `tally` counts
+ * the replies that match their request and the calls that did not. `finish` drives the clock
+ * until every caller is done.
+ */
+const load = (callers: number, each: number, idempotent: (seq: number) => boolean) =>
+  Effect.gen(function*() {
+    const tally = { ok: 0, failed: 0 }
+    let seq = 0
+    const caller = Effect.gen(function*() {
+      for (let i = 0; i < each; i++) {
+        const n = ++seq
+        const exit = yield* Effect.exit(RpcCluster.rpc("Test.Echo", echo(n), { idempotent: idempotent(n) }))
+        if (Exit.isSuccess(exit) && seqOf(exit.value) === n) tally.ok++
+        else tally.failed++
+      }
+    })
+    const fibers = yield* Effect.forEach(Array.from({ length: callers }), () => Effect.forkChild(caller))
+    const finish = (maxMillis: number) =>
+      Effect.andThen(drive(() => fibers.every((f) => f.pollUnsafe() !== undefined), maxMillis, 25), Fiber.joinAll(fibers))
+    return { tally, finish }
+  })
+
 describe.runIf(goAvailable())("RpcCluster against Go peers", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
@@ -69,27 +92,15 @@ describe.runIf(goAvailable())("RpcCluster against Go peers", () => {
       yield* Effect.gen(function*() {
         const current = (yield* RpcCluster.stats).current
         const victim = all.find((p) => p.address === current)!
-        let seq = 0
-        let done = 0
-        let failed = 0
-        const worker = Effect.gen(function*() {
-          for (let i = 0; i < 20; i++) {
-            const n = ++seq
-            const exit = yield* Effect.exit(RpcCluster.rpc("Test.Echo", echo(n), { idempotent: true }))
-            if (Exit.isSuccess(exit) && seqOf(exit.value) === n) done++
-            else failed++
-          }
-        })
-        const workers = yield* Effect.forEach(Array.from({ length: 64 }), () => Effect.forkChild(worker))
-        yield* waitFor(Effect.sync(() => done >= 300), "300 calls on the first server", 100_000)
+        const { finish, tally } = yield* load(64, 20, () => true)
+        yield* waitFor(Effect.sync(() => tally.ok >= 300), "300 calls on the first server", 100_000)
         const before = yield* RpcCluster.stats
         yield* kill(victim)
-        const doneAtDeath = done
-        yield* drive(() => workers.every((f) => f.pollUnsafe() !== undefined), 30_000, 25)
-        yield* Fiber.joinAll(workers)
+        const doneAtDeath = tally.ok
+        yield* finish(30_000)
 
-        assert.strictEqual(failed, 0)
-        assert.strictEqual(done, 64 * 20)
+        assert.strictEqual(tally.failed, 0)
+        assert.strictEqual(tally.ok, 64 * 20)
         const after = yield* RpcCluster.stats
         assert.strictEqual(after.failed, 0)
         assert.isAbove(after.retries, 0)
@@ -118,26 +129,14 @@ describe.runIf(goAvailable())("RpcCluster against Go peers", () => {
         assert.isTrue(Exit.isFailure(refused) && String(refused.cause).includes("No cluster leader"))
 
         const start = yield* Clock.currentTimeMillis
-        let seq = 0
-        let ok = 0
-        let failed = 0
-        const worker = Effect.gen(function*() {
-          for (let i = 0; i < 8; i++) {
-            const n = ++seq
-            const exit = yield* Effect.exit(RpcCluster.rpc("Test.Echo", echo(n), { idempotent: n % 2 === 0 }))
-            if (Exit.isSuccess(exit) && seqOf(exit.value) === n) ok++
-            else failed++
-          }
-        })
-        const workers = yield* Effect.forEach(Array.from({ length: 64 }), () => Effect.forkChild(worker))
+        const { finish, tally } = yield* load(64, 8, (n) => n % 2 === 0)
         yield* drive(() => false, 3000, 25)
-        assert.strictEqual(ok, 0, "no call succeeds during the election")
+        assert.strictEqual(tally.ok, 0, "no call succeeds during the election")
         fs.rmSync(election)
-        yield* drive(() => workers.every((f) => f.pollUnsafe() !== undefined), 10_000, 25)
-        yield* Fiber.joinAll(workers)
+        yield* finish(10_000)
 
-        assert.strictEqual(failed, 0)
-        assert.strictEqual(ok, 64 * 8)
+        assert.strictEqual(tally.failed, 0)
+        assert.strictEqual(tally.ok, 64 * 8)
         const stats = yield* RpcCluster.stats
         assert.strictEqual(stats.failed, 0)
         assert.isAtLeast(stats.retries, 64)
