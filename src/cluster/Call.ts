@@ -11,13 +11,14 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Random } from "effect"
+import { Clock, Duration, Effect, Option, Random } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import type { RpcError } from "../rpc/RpcError.ts"
 import type { RpcPool } from "../rpc/RpcPool.ts"
 import { classify } from "./Classify.ts"
 import type { Attempt } from "./ClusterError.ts"
 import { ClusterError } from "./ClusterError.ts"
+import { invalidOption } from "./ClusterOptions.ts"
 import type { StatsRecorder } from "./ClusterStats.ts"
 import type { Profile } from "./Profile.ts"
 import { backoff, blockingMillis } from "./Profile.ts"
@@ -123,6 +124,12 @@ const onFailure = (
   })
 }
 
+/** A per-call hold timeout in milliseconds; undefined when it is not a positive duration. */
+const callHold = (input: Duration.Input): number | undefined => {
+  const d = Duration.fromInput(input)
+  return Option.isSome(d) && Duration.isPositive(d.value) ? Duration.toMillis(d.value) : undefined
+}
+
 /**
  * `method` on the current server, retried on the next as the table in
  * `Classify` says, within the hold timeout (plus a blocking query's wait).
@@ -138,9 +145,11 @@ export const call = (c: Caller, method: string, args: unknown, options?: CallOpt
       return Effect.fail(noServers(method))
     }
     const blocking = blockingMillis(args, c.blocking)
-    const holdMillis = options?.holdTimeout === undefined
-      ? c.holdMillis
-      : Duration.toMillis(Duration.fromInputUnsafe(options.holdTimeout))
+    const holdMillis = options?.holdTimeout === undefined ? c.holdMillis : callHold(options.holdTimeout)
+    if (holdMillis === undefined) {
+      c.stats.totals.failed++
+      return Effect.fail(invalidOption("holdTimeout", "expected a duration > 0"))
+    }
     const poolOptions = blocking > 0 && options?.timeout === undefined
       ? { timeout: Duration.millis(blocking + holdMillis) }
       : options

@@ -278,6 +278,15 @@ describe("RpcCluster", () => {
         yield* refused({ servers: ["a:1"], rebalance: "etcd" as "consul" }, "rebalance")
       }))
 
+    it.effect("a per-call hold timeout that is not a positive duration fails the call with InvalidOption", () =>
+      Effect.gen(function*() {
+        for (const holdTimeout of [0, "-1 seconds", "soon" as Duration.Input]) {
+          const error = failureOf(yield* Effect.exit(RpcCluster.rpc("Status.Ping", {}, { holdTimeout })))
+          assert.strictEqual(error.reason, "InvalidOption")
+        }
+        assert.strictEqual((yield* RpcCluster.stats).failed, 3)
+      }).pipe(Effect.provide(clusterLayer({ servers: ["127.0.0.1:8"] }))))
+
     it.effect("accepts IPv6 servers in brackets and drops duplicates", () =>
       Effect.gen(function*() {
         const servers = yield* RpcCluster.RpcCluster.use((c) => c.servers).pipe(
