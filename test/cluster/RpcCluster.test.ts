@@ -280,7 +280,8 @@ describe("RpcCluster", () => {
 
     it.effect("a per-call hold timeout that is not a positive duration fails the call with InvalidOption", () =>
       Effect.gen(function*() {
-        for (const holdTimeout of [0, "-1 seconds", "soon" as Duration.Input]) {
+        const holds: ReadonlyArray<Duration.Input> = [0, "-1 seconds", "soon" as Duration.Input]
+        for (const holdTimeout of holds) {
           const error = failureOf(yield* Effect.exit(RpcCluster.rpc("Status.Ping", {}, { holdTimeout })))
           assert.strictEqual(error.reason, "InvalidOption")
         }
