@@ -1,6 +1,7 @@
 /**
- * `connpool bench ADDR`: `Test.Echo` calls through the pool, each reply
- * checked, failures counted by reason without stopping.
+ * `connpool bench ADDR`: `Test.Echo` calls through the pool (or, for several
+ * servers, through a cluster), each reply checked, failures counted by
+ * reason without stopping.
  *
  * @since 0.1.0
  */
@@ -8,10 +9,13 @@ import { randomFillSync } from "node:crypto"
 import { Cause, Clock, Console, Duration, Effect, Exit, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { asBytes } from "../msgpackrpc/Decoder.ts"
+import type { ClusterError } from "../cluster/ClusterError.ts"
 import * as RpcPool from "../rpc/RpcPool.ts"
 import type { RpcError } from "../rpc/RpcError.ts"
+import { addresses, hold, route, target } from "./cluster.ts"
+import type { Route } from "./cluster.ts"
 import { CliExit, ExitRemote, UsageError } from "./exit.ts"
-import { address, clientTlsFlags, optionalDuration, protocol, timeout, toClientTls } from "./flags.ts"
+import { clientTlsFlags, optionalDuration, protocol, timeout, toClientTls } from "./flags.ts"
 import { table } from "./json.ts"
 import * as Progress from "./progress.ts"
 
@@ -29,6 +33,8 @@ export const BenchNote = "connpool bench"
 
 export interface BenchOptions {
   readonly address: string
+  /** Several servers: calls go through a cluster of them instead of straight to `address`. */
+  readonly route?: Route | undefined
   /** Stop after this many calls (when `duration` is not given). */
   readonly calls?: number | undefined
   /** Stop starting calls after this long. */
@@ -55,6 +61,10 @@ export interface BenchResult {
   /** Latency percentiles of successful calls. */
   readonly p50Ms: number
   readonly p99Ms: number
+  /** Attempts after the first (a cluster's failovers; 0 straight to one server). */
+  readonly retries: number
+  /** Calls (attempts, through a cluster) by server. */
+  readonly perServer: Readonly<Record<string, number>>
 }
 
 // Payloads are windows into one random block, so consecutive calls carry
@@ -110,11 +120,12 @@ const causeKey = (cause: Cause.Cause<unknown>): string => {
  * be reached, and warms the connection so the numbers measure calls, not the
  * dial.
  */
-export const runBench = (options: BenchOptions): Effect.Effect<BenchResult, RpcError, RpcPool.RpcPool> =>
+export const runBench = (options: BenchOptions): Effect.Effect<BenchResult, RpcError | ClusterError, RpcPool.RpcPool> =>
   Effect.scoped(Effect.gen(function*() {
-    const pool = yield* RpcPool.RpcPool
-    const callOptions = { timeout: options.timeout }
-    yield* pool.rpc(options.address, "Status.Ping", {}, callOptions)
+    const calls = yield* target(
+      options.route ?? route({ servers: [options.address], profile: "consul", hold: Option.none(), idempotent: false })
+    )
+    yield* calls.rpc("Status.Ping", {}, options.timeout)
 
     const total = options.duration === undefined ? options.calls ?? DefaultCalls : undefined
     const block = randomFillSync(new Uint8Array(options.size + PayloadShift))
@@ -145,7 +156,7 @@ export const runBench = (options: BenchOptions): Effect.Effect<BenchResult, RpcE
         const payload = payloadFor(seq)
         const t0 = yield* Clock.currentTimeNanos
         const exit = yield* Effect.exit(
-          pool.rpc(options.address, "Test.Echo", { Payload: payload, Seq: seq, Note: BenchNote }, callOptions)
+          calls.rpc("Test.Echo", { Payload: payload, Seq: seq, Note: BenchNote }, options.timeout)
         )
         const t1 = yield* Clock.currentTimeNanos
         if (Exit.isSuccess(exit) && echoMatches(exit.value, seq, payload)) {
@@ -169,17 +180,19 @@ export const runBench = (options: BenchOptions): Effect.Effect<BenchResult, RpcE
 
     const seconds = Math.max(Number(end - start) / 1e9, 1e-9)
     const sorted = Float64Array.from(latencies).sort()
-    const calls = ok + failed
+    const made = ok + failed
     return {
-      calls,
+      calls: made,
       ok,
       failed,
       errors,
       seconds: round(seconds, 3),
-      callsPerSec: round(calls / seconds, 1),
+      callsPerSec: round(made / seconds, 1),
       mbPerSec: round((ok * options.size) / 1e6 / seconds, 3),
       p50Ms: round(percentile(sorted, 0.5), 3),
-      p99Ms: round(percentile(sorted, 0.99), 3)
+      p99Ms: round(percentile(sorted, 0.99), 3),
+      retries: yield* calls.retries,
+      perServer: yield* calls.perServer
     }
   }))
 
@@ -194,7 +207,9 @@ export const formatJson = (r: BenchResult): string =>
     callsPerSec: r.callsPerSec,
     mbPerSec: r.mbPerSec,
     p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms
+    p99Ms: r.p99Ms,
+    retries: r.retries,
+    perServer: r.perServer
   })
 
 /** The human summary table. */
@@ -210,7 +225,9 @@ export const formatTable = (r: BenchResult, options: { readonly size: number; re
     ["calls/s", r.callsPerSec.toFixed(1)],
     ["MB/s", r.mbPerSec.toFixed(3)],
     ["p50", `${r.p50Ms.toFixed(3)} ms`],
-    ["p99", `${r.p99Ms.toFixed(3)} ms`]
+    ["p99", `${r.p99Ms.toFixed(3)} ms`],
+    ["retries", String(r.retries)],
+    ...Object.entries(r.perServer).map(([server, n]) => [`  ${server}`, String(n)] as const)
   ])
 
 /** Fails with exit 1 (message on stderr) when any call failed. */
@@ -231,7 +248,7 @@ const positive = (n: number): Option.Option<number> => n >= 1 ? Option.some(n) :
 export const bench = Command.make(
   "bench",
   {
-    address,
+    addresses,
     calls: Flag.Int("calls").pipe(
       Flag.withMetavar("N"),
       Flag.withDescription(`Number of calls (default ${DefaultCalls} unless --duration is given)`),
@@ -253,6 +270,7 @@ export const bench = Command.make(
     ),
     protocol,
     timeout,
+    hold,
     tls: clientTlsFlags,
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("Print one JSON line instead of the progress bar and table"),
@@ -266,8 +284,11 @@ export const bench = Command.make(
       if (Option.isSome(input.calls) && Option.isSome(input.duration)) {
         return yield* new UsageError({ message: "give either --calls or --duration, not both" })
       }
+      // The echo may run twice, so a cluster retries it after a lost connection too.
+      const r = route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: false })
       const options: BenchOptions = {
-        address: input.address,
+        address: input.addresses[0]!,
+        route: r.cluster ? { ...r, idempotent: true } : undefined,
         calls: Option.getOrUndefined(input.calls),
         duration: Option.getOrUndefined(input.duration),
         concurrency: input.concurrency,
@@ -294,10 +315,14 @@ export const bench = Command.make(
       "with --concurrency calls in flight, and checks each reply carries the same Seq and bytes.",
       "Failures are counted by reason (RpcError reason, or ReplyMismatch) and the run carries on.",
       "",
+      "With several servers (a:8300,b:8300) the calls go through a cluster, marked idempotent,",
+      "and fail over within --hold.",
+      "",
       "--json prints one line: {calls, ok, failed, errors: {Reason: count}, seconds, callsPerSec,",
-      "mbPerSec, p50Ms, p99Ms}. mbPerSec counts payload bytes of successful calls one way",
-      "(10^6 bytes); p50Ms/p99Ms are latencies of successful calls. Without --json: a progress",
-      "bar on stderr and a table on stdout.",
+      "mbPerSec, p50Ms, p99Ms, retries, perServer: {ADDR: calls}}. mbPerSec counts payload bytes",
+      "of successful calls one way (10^6 bytes); p50Ms/p99Ms are latencies of successful calls;",
+      "retries counts a cluster's failovers and perServer its attempts by server. Without --json:",
+      "a progress bar on stderr and a table on stdout.",
       "",
       "Exit status: 0 when every call succeeded; 1 when any call failed; 2 when the server",
       "cannot be reached at all (a Status.Ping is made first) or on a usage error."

@@ -6,8 +6,9 @@
 import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as RpcPool from "../rpc/RpcPool.ts"
+import { addresses, hold, idempotent, route, target } from "./cluster.ts"
 import { UsageError } from "./exit.ts"
-import { address, clientTlsFlags, protocol, timeout, toClientTls } from "./flags.ts"
+import { clientTlsFlags, protocol, timeout, toClientTls } from "./flags.ts"
 import { stringify } from "./json.ts"
 
 /** `ARGS_JSON` default: an empty struct, what Go's `struct{}` arguments encode to. */
@@ -34,7 +35,7 @@ export const parseArgs = (text: string): Effect.Effect<unknown, UsageError> =>
 export const call = Command.make(
   "call",
   {
-    address,
+    addresses,
     method: Argument.String("METHOD").pipe(
       Argument.withDescription("Service.Method, e.g. Status.Ping")
     ),
@@ -44,6 +45,8 @@ export const call = Command.make(
     ),
     protocol,
     timeout,
+    idempotent,
+    hold,
     tls: clientTlsFlags
   },
   (input) =>
@@ -51,7 +54,9 @@ export const call = Command.make(
       const tls = toClientTls(input.tls)
       if (tls instanceof UsageError) return yield* tls
       const args = yield* parseArgs(input.args)
-      const reply = yield* RpcPool.rpc(input.address, input.method, args, { timeout: input.timeout }).pipe(
+      const r = route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: input.idempotent })
+      const reply = yield* Effect.flatMap(target(r), (t) => t.rpc(input.method, args, input.timeout)).pipe(
+        Effect.scoped,
         Effect.provide(RpcPool.PoolLayer({
           protocol: input.protocol,
           dialTimeout: input.timeout,
@@ -70,6 +75,12 @@ export const call = Command.make(
       "ARGS_JSON: JSON strings are sent as msgpack strings; integers beyond 2^53 keep",
       "every digit (sent as 64-bit integers).",
       "",
+      "ADDR may list several servers (a:8300,b:8300): the call then goes through a",
+      "cluster, to the first server, and is retried on the next within --hold (7s,",
+      "nomad 5s) when nothing was sent or the server answered `No cluster leader`, and,",
+      "with --idempotent, when the connection was lost after sending. An error then",
+      "lists every attempt.",
+      "",
       "Reply encoding: byte strings that are valid UTF-8 print as text, other byte",
       "strings as base64; integers beyond 2^53 as decimal strings; maps with",
       "non-string keys as objects keyed by the key's JSON.",
@@ -83,6 +94,10 @@ export const call = Command.make(
     {
       command: "connpool call 127.0.0.1:8300 Test.Echo '{\"Payload\":\"hi\",\"Seq\":1,\"Note\":\"x\"}'",
       description: "Echo a payload"
+    },
+    {
+      command: "connpool call 10.0.0.1:8300,10.0.0.2:8300,10.0.0.3:8300 Status.Leader --idempotent",
+      description: "Ask a cluster, failing over to the next server"
     }
   ])
 )

@@ -3,7 +3,8 @@
  * code, never a stack trace, so scripts can branch on `$?` and parse stdout.
  *
  * - 0: success (and `serve` stopped by SIGINT/SIGTERM).
- * - 1: the server answered with an error (`RemoteError`), or `bench` saw failed calls.
+ * - 1: the server answered with an error (`RemoteError`, straight or through a cluster), or
+ *   `bench` saw failed calls.
  * - 2: connection, TLS, protocol, timeout or usage errors, and anything unexpected.
  * - 130: interrupted by SIGINT/SIGTERM (any command but `serve`).
  *
@@ -32,20 +33,19 @@ export class CliExit extends Data.TaggedError("CliExit")<{
   readonly message?: string | undefined
 }> {}
 
+/** An `RpcError`, or a cluster call's `ClusterError`, whose server answered with an error. */
+const isRemote = (error: unknown): boolean =>
+  isTagged(error) && (error._tag === "RpcError" || error._tag === "ClusterError") && error["reason"] === "RemoteError"
+
 /** Exit code for a failure value (not a defect). */
 export const exitCodeOf = (error: unknown): number => {
   if (error instanceof CliExit) return error.code
-  if (isTagged(error) && error._tag === "RpcError" && "reason" in error) {
-    return error.reason === "RemoteError" ? ExitRemote : ExitFailure
-  }
-  return ExitFailure
+  return isRemote(error) ? ExitRemote : ExitFailure
 }
 
 /** The single line printed for a failure. Newlines in server messages are flattened. */
 export const lineOf = (error: unknown): string => {
-  const text = isTagged(error) && error._tag === "RpcError" && "reason" in error && error.reason === "RemoteError"
-    ? `remote error: ${messageOf(error)}`
-    : messageOf(error)
+  const text = isRemote(error) ? `remote error: ${messageOf(error)}` : messageOf(error)
   return `connpool: ${oneLine(text)}`
 }
 

@@ -62,11 +62,13 @@ export class ClusterError extends Data.TaggedError("ClusterError")<{
   }
 
   override get message(): string {
-    const what = this.method === "" ? "cluster" : this.method
-    const head = `${this.reason} (${what}${this.address === "" ? "" : ` on ${this.address}`})`
-    const detail = this.detail === undefined ? "" : `: ${this.detail}`
-    if (this.attempts.length === 0) return `${head}${detail}`
+    const what = this.method === "" ? "cluster" : `${this.method}${this.address === "" ? "" : ` on ${this.address}`}`
+    // As RpcError words it: a server's own error reads as that server's message.
+    const head = this.reason === "RemoteError"
+      ? `${what}: ${this.detail ?? "remote error"}`
+      : `${this.reason} (${what})${this.detail === undefined ? "" : `: ${this.detail}`}`
+    if (this.attempts.length === 0) return head
     const attempts = this.attempts.map((a) => `${a.server} ${a.reason} at ${Math.round(a.at)} ms`).join("; ")
-    return `${head}${detail}; ${this.attempts.length} attempt${this.attempts.length === 1 ? "" : "s"}: ${attempts}`
+    return `${head} (${this.attempts.length} attempt${this.attempts.length === 1 ? "" : "s"}: ${attempts})`
   }
 }

@@ -40,6 +40,12 @@ export interface DiscoveryOptions {
 export interface Options {
   /** Seed servers, `host:port` (`[v6]:port` for IPv6), at least one. */
   readonly servers: ReadonlyArray<string>
+  /**
+   * Shuffle the seeds at start, so clients sharing one configuration spread
+   * over the servers from their first call. `false` starts with the first
+   * seed (a command line naming its servers in order). Default true.
+   */
+  readonly shuffle?: boolean | undefined
   /** Consul's or Nomad's timers and limits. Default `"consul"`. */
   readonly profile?: ProfileName | undefined
   /** How long a call keeps retrying after its first attempt. Default 7 s (consul) or 5 s (nomad). */
@@ -65,6 +71,7 @@ export interface Options {
 
 export interface Config {
   readonly servers: ReadonlyArray<string>
+  readonly shuffle: boolean
   readonly profile: Profile
   readonly holdMillis: number
   /** undefined: never rebalance. */
@@ -149,6 +156,7 @@ export const normalize = (options: Options): Config | ClusterError => {
 
   return {
     servers,
+    shuffle: options.shuffle ?? true,
     profile,
     holdMillis: Duration.toMillis(hold),
     rebalance,

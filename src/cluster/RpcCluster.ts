@@ -68,9 +68,8 @@ export class RpcCluster extends Context.Service<RpcCluster, RpcCluster.Service>(
 
 /**
  * Builds the cluster over the `RpcPool` in context, in the current Scope:
- * the seed list is shuffled (so clients sharing one configuration spread
- * over the servers from the start), then rebalance and discovery are forked
- * into the Scope. Fails with `InvalidOption` for a bad option.
+ * the seed list is shuffled (unless `shuffle: false`), then rebalance and
+ * discovery are forked into the Scope. Fails with `InvalidOption` for a bad option.
  *
  * @category constructors
  */
@@ -82,7 +81,7 @@ export const make = (
     if (config instanceof ClusterError) return yield* config
     const pool = yield* RpcPool
     const clock = yield* Clock.Clock
-    const list = new ServerList(config.servers, yield* Random.shuffle(config.servers))
+    const list = new ServerList(config.servers, config.shuffle ? yield* Random.shuffle(config.servers) : config.servers)
     const stats = new StatsRecorder()
     const m: Maintenance = { list, pool, stats, pingTimeout: config.pingTimeout }
     const caller: Call.Caller = { list, pool, stats, holdMillis: config.holdMillis, blocking: config.blocking, clock }

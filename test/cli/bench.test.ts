@@ -15,7 +15,7 @@ describe("connpool bench", () => {
       assert.lengthOf(out, 1)
       const r = JSON.parse(out[0]!)
       assert.deepStrictEqual(Object.keys(r), [
-        "calls", "ok", "failed", "errors", "seconds", "callsPerSec", "mbPerSec", "p50Ms", "p99Ms"
+        "calls", "ok", "failed", "errors", "seconds", "callsPerSec", "mbPerSec", "p50Ms", "p99Ms", "retries", "perServer"
       ])
       assert.strictEqual(r.calls, 300)
       assert.strictEqual(r.ok, r.calls)
@@ -23,6 +23,9 @@ describe("connpool bench", () => {
       assert.deepStrictEqual(r.errors, {})
       assert.isAbove(r.callsPerSec, 0)
       assert.isAtMost(r.p50Ms, r.p99Ms)
+      assert.strictEqual(r.retries, 0)
+      // The warm-up Status.Ping is a call too.
+      assert.deepStrictEqual(r.perServer, { [server.address]: 301 })
     }))
 
   it.live("checks empty payloads and stops after --duration", () =>
@@ -111,12 +114,13 @@ describe("connpool bench", () => {
   it.effect("formatJson keeps the documented key order", () =>
     Effect.sync(() => {
       const line = formatJson({
+        perServer: { "a:1": 2 }, retries: 1,
         p99Ms: 2, p50Ms: 1, mbPerSec: 0, callsPerSec: 1, seconds: 1, errors: { CallTimeout: 1 }, failed: 1, ok: 0,
         calls: 1
       })
       assert.strictEqual(
         line,
-        "{\"calls\":1,\"ok\":0,\"failed\":1,\"errors\":{\"CallTimeout\":1},\"seconds\":1,\"callsPerSec\":1,\"mbPerSec\":0,\"p50Ms\":1,\"p99Ms\":2}"
+        "{\"calls\":1,\"ok\":0,\"failed\":1,\"errors\":{\"CallTimeout\":1},\"seconds\":1,\"callsPerSec\":1,\"mbPerSec\":0,\"p50Ms\":1,\"p99Ms\":2,\"retries\":1,\"perServer\":{\"a:1\":2}}"
       )
     }))
 })

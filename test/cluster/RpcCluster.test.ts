@@ -46,6 +46,16 @@ describe("RpcCluster", () => {
         assert.deepStrictEqual(order, ["127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:2"])
       }))
 
+    it.effect("shuffle: false starts with the first server given", () =>
+      Effect.gen(function*() {
+        const servers = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+        const order = yield* RpcCluster.RpcCluster.use((c) => c.servers).pipe(
+          Effect.provide(clusterLayer({ servers, shuffle: false })),
+          Effect.provideService(Random.Random, fixedRandom(0.5))
+        )
+        assert.deepStrictEqual(order, servers)
+      }))
+
     it.effect("a dead current server: the call goes to the next and the dead one moves to the back", () =>
       Effect.gen(function*() {
         const [a, b, c] = yield* nodes(3)
@@ -74,6 +84,7 @@ describe("RpcCluster", () => {
           const error = failureOf(yield* Effect.exit(RpcCluster.rpc("Test.Fail", { Message: "Permission denied" })))
           assert.strictEqual(error.reason, "RemoteError")
           assert.strictEqual(error.detail, "Permission denied")
+          assert.match(error.message, /^Test\.Fail on .*: Permission denied \(1 attempt: .* RemoteError at 0 ms\)$/)
           assert.strictEqual(error.attempts.length, 1)
           assert.isFalse(error.isRetryable)
           assert.strictEqual((yield* RpcCluster.stats).current, a!.address)
@@ -234,7 +245,7 @@ describe("RpcCluster", () => {
           assert.isFalse(error.sent)
           assert.deepStrictEqual(new Set(error.attempts.map((t) => t.server)), new Set(all.map((n) => n.address)))
           assert.isAtMost(error.attempts.at(-1)!.at, 7000)
-          assert.match(error.message, /NoServers \(Test\.Echo on .*\): no server reachable within 7000 ms; \d+ attempts: /)
+          assert.match(error.message, /^NoServers \(Test\.Echo on .*\): no server reachable within 7000 ms \(\d+ attempts: .* DialFailed at 0 ms; /)
         }).pipe(Effect.provide(clusterLayer({ servers: all.map((n) => n.address) })))
       }).pipe(Effect.provideService(Random.Random, fixedRandom(0.5))))
   })
