@@ -12,6 +12,8 @@ import { Data } from "effect"
  * - `PreambleRejected`: a server got a first byte it does not serve (or plaintext while it requires TLS).
  * - `HandshakeTimeout`: a server waited too long for the preamble.
  * - `ConnectionLost`: the peer went away during set-up.
+ * - `TooManyConnections`: a server closed a connection right after accept, as Consul does, because
+ *   `maxConns` or `maxConnsPerClient` connections were already open.
  */
 export type TransportErrorReason =
   | "DialFailed"
@@ -20,6 +22,7 @@ export type TransportErrorReason =
   | "PreambleRejected"
   | "HandshakeTimeout"
   | "ConnectionLost"
+  | "TooManyConnections"
 
 export class TransportError extends Data.TaggedError("TransportError")<{
   readonly reason: TransportErrorReason
@@ -31,8 +34,9 @@ export class TransportError extends Data.TaggedError("TransportError")<{
     return `${this.reason} (${this.address})${this.detail === undefined ? "" : `: ${this.detail}`}`
   }
 
-  /** Dial failures are worth retrying later; a TLS or preamble mismatch is not. */
+  /** Dial failures and a full server are worth retrying later; a TLS or preamble mismatch is not. */
   get isRetryable(): boolean {
-    return this.reason === "DialFailed" || this.reason === "DialTimeout" || this.reason === "ConnectionLost"
+    return this.reason === "DialFailed" || this.reason === "DialTimeout" || this.reason === "ConnectionLost" ||
+      this.reason === "TooManyConnections"
   }
 }

@@ -292,6 +292,72 @@ describe("Listener", () => {
       }))
   })
 
+  describe("connection limits", () => {
+    it.effect("closes a connection right after accept once maxConnsPerClient are open from its address", () =>
+      Effect.gen(function*() {
+        const { listening, rejected } = yield* recordingListener({ maxConnsPerClient: 2 })
+        // Counted from accept: these two never send their preamble.
+        const first = yield* rawClient(listening.port, "127.0.0.1")
+        yield* rawClient(listening.port, "127.0.0.1")
+        const third = yield* rawClient(listening.port, "127.0.0.1")
+        yield* until("the refusal", () => rejected.length === 1)
+        assert.strictEqual(rejected[0]!.reason, "TooManyConnections")
+        assert.strictEqual(rejected[0]!.detail, "2 connections open from 127.0.0.1 (maxConnsPerClient 2)")
+        assert.strictEqual(rejected[0]!.address, `127.0.0.1:${third.socket.localPort}`)
+        assert.isTrue(rejected[0]!.isRetryable)
+        yield* until("the refused client sees the close", () => third.state.closed)
+        assert.deepStrictEqual(listening.connections(), { open: 2, refused: 1 })
+
+        // Another address has a count of its own.
+        const other = yield* rawClient(listening.port, "127.0.0.2")
+        other.socket.write(Uint8Array.of(0x04))
+        yield* until("the other address is served", () => listening.connections().open === 3)
+
+        // Once one closes, its address may connect again.
+        first.socket.destroy()
+        yield* until("the closed connection to be released", () => listening.connections().open === 2)
+        const again = yield* rawClient(listening.port, "127.0.0.1")
+        yield* until("the new connection to be counted", () => listening.connections().open === 3)
+        assert.isFalse(again.state.closed)
+        assert.strictEqual(listening.connections().refused, 1)
+      }))
+
+    it.effect("counts maxConns across all client addresses", () =>
+      Effect.gen(function*() {
+        const { listening, rejected } = yield* recordingListener({ maxConns: 3, maxConnsPerClient: 2 })
+        yield* rawClient(listening.port, "127.0.0.1")
+        yield* rawClient(listening.port, "127.0.0.1")
+        yield* rawClient(listening.port, "127.0.0.2")
+        const fourth = yield* rawClient(listening.port, "127.0.0.3")
+        yield* until("the refusal", () => rejected.length === 1)
+        assert.strictEqual(rejected[0]!.detail, "3 connections open (maxConns 3)")
+        yield* until("the refused client sees the close", () => fourth.state.closed)
+        assert.deepStrictEqual(listening.connections(), { open: 3, refused: 1 })
+      }))
+
+    it.effect("defaults to Consul's 100 connections per client address", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(Listener.defaultMaxConnsPerClient, 100)
+        assert.strictEqual(Listener.defaultMaxConns, 10_000)
+        const { listening, rejected } = yield* recordingListener()
+        for (let i = 0; i < 100; i++) yield* rawClient(listening.port)
+        yield* until("100 connections to be counted", () => listening.connections().open === 100)
+        const over = yield* rawClient(listening.port)
+        yield* until("the 101st to be refused", () => over.state.closed)
+        assert.strictEqual(rejected[0]!.reason, "TooManyConnections")
+        assert.deepStrictEqual(listening.connections(), { open: 100, refused: 1 })
+      }))
+
+    it.effect("fails at listen, typed, when the TLS settings cannot be parsed, rather than on every connection", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Listener.listen({ tls: { cert: "not a certificate", key: "not a key" } }, () => Effect.void)
+        )
+        assert.strictEqual(error.reason, "TlsFailed")
+        assert.match(error.detail ?? "", /^invalid TLS settings: /)
+      }))
+  })
+
   describe("lifecycle", () => {
     it.effect("fails with DialFailed when the port is taken", () =>
       Effect.gen(function*() {

@@ -108,7 +108,7 @@ export const closedPort: Effect.Effect<number> = Effect.promise(() =>
 )
 
 /** Connects a raw TCP client (no preamble), destroyed with the Scope. */
-export const rawClient = (port: number): Effect.Effect<
+export const rawClient = (port: number, localAddress?: string): Effect.Effect<
   { readonly socket: net.Socket; readonly received: Array<number>; readonly state: { closed: boolean } },
   never,
   Scope.Scope
@@ -118,7 +118,7 @@ export const rawClient = (port: number): Effect.Effect<
       new Promise<{ socket: net.Socket; received: Array<number>; state: { closed: boolean } }>((resolve) => {
         const received: Array<number> = []
         const state = { closed: false }
-        const socket = net.createConnection({ host: "127.0.0.1", port, noDelay: true }, () =>
+        const socket = net.createConnection({ host: "127.0.0.1", port, noDelay: true, localAddress }, () =>
           resolve({ socket, received, state }))
         socket.on("error", () => {})
         socket.on("data", (chunk: Buffer) => received.push(...chunk))
