@@ -15,6 +15,7 @@ import type { Scope } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import type { TransportError } from "../wire/TransportError.ts"
 import * as RpcServer from "./RpcServer.ts"
+import type { ServerConfigError } from "./ServerConfigError.ts"
 
 const field = (args: Value, name: string): Value | undefined =>
   args !== null && typeof args === "object" && !(args instanceof Uint8Array) && !Array.isArray(args)
@@ -51,5 +52,7 @@ export const handlers: Readonly<Record<string, RpcServer.Handler>> = {
 export type ServeOptions = Omit<RpcServer.ServeOptions, "handlers">
 
 /** Serves the test service until the Scope closes. */
-export const serve = (options: ServeOptions = {}): Effect.Effect<RpcServer.Server, TransportError, Scope.Scope> =>
+export const serve = (
+  options: ServeOptions = {}
+): Effect.Effect<RpcServer.Server, TransportError | ServerConfigError, Scope.Scope> =>
   RpcServer.serve({ ...options, handlers })

@@ -3,32 +3,28 @@
  * test can put exact bytes on a stream.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Exit, Scope } from "effect"
 import { MuxError } from "../../src/mux/MuxError.ts"
-import type { MuxSession } from "../../src/mux/MuxSession.ts"
-import type { Value } from "../../src/msgpackrpc/Decoder.ts"
-import { RemoteError } from "../../src/msgpackrpc/RemoteError.ts"
 import { StreamClient } from "../../src/msgpackrpc/StreamClient.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import type { Protocol } from "../../src/wire/Protocol.ts"
 import * as Protocols from "../../src/wire/Protocol.ts"
 import * as Transport from "../../src/wire/Transport.ts"
-import * as Session from "../../src/yamux/Session.ts"
-
-/** One event-loop turn, so loopback I/O can flow. Not a timer. */
-const flush = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-
-const waitUntil = (condition: () => boolean, what: string, turns = 2000) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < turns; i++) {
-      if (condition()) return
-      yield* flush
-    }
-    assert.fail(`gave up waiting for ${what}`)
-  })
-
-const quiet = { enableKeepAlive: false } as const
+import {
+  client,
+  connect,
+  connectFrom,
+  failure,
+  field,
+  quiet,
+  readFailure,
+  remoteMessage,
+  request,
+  send,
+  until,
+  within
+} from "./helpers.ts"
 
 const serve = (protocol?: Protocol) =>
   RpcServer.serve({
@@ -41,33 +37,6 @@ const serve = (protocol?: Protocol) =>
       "Test.Die": () => Effect.die(new Error("handler bug"))
     }
   })
-
-/** A client session of our own, in the test's Scope. */
-const connect = (server: RpcServer.Server, protocol?: Protocol) =>
-  Effect.gen(function*() {
-    const socket = yield* Transport.dial({ host: server.host, port: server.port, protocol })
-    return yield* Session.make(socket, { ...quiet, role: "client" })
-  }).pipe(Effect.orDie)
-
-const client = (session: MuxSession, protocol?: Protocol) =>
-  Effect.map(session.open, (stream) => new StreamClient(stream, protocol?.streamByte)).pipe(Effect.orDie)
-
-/** The call's typed failure (it must fail). */
-const failure = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.map(Effect.exit(effect), (exit) => {
-    assert.isTrue(Exit.isFailure(exit), "expected the call to fail")
-    if (!Exit.isFailure(exit)) throw new Error("unreachable")
-    const reason = exit.cause.reasons[0]
-    assert.strictEqual(reason?._tag, "Fail", `expected a typed failure, got ${String(reason?._tag)}`)
-    return (reason as { readonly error: E }).error
-  })
-
-const remoteMessage = (error: unknown): string => {
-  assert.instanceOf(error, RemoteError)
-  return (error as RemoteError).message
-}
-
-const field = (value: Value, name: string): Value | undefined => (value as Record<string, Value>)[name]
 
 describe("RpcServer", () => {
   it.effect("answers an unknown service with Go's \"can't find service\" and keeps the stream", () =>
@@ -184,7 +153,7 @@ describe("RpcServer", () => {
       assert.deepStrictEqual(server.stats(), { conns: 2, streams: 3, served: 5, live: 2 })
 
       yield* Scope.close(twoScope, Exit.void)
-      yield* waitUntil(() => server.stats().live === 1, "the server to see the second session close")
+      yield* until("the server to see the second session close", () => server.stats().live === 1)
       assert.deepStrictEqual(yield* a.call("Test.Stats", {}), { Conns: 2, Streams: 3, Served: 5, Live: 1 })
     }))
 
@@ -203,5 +172,154 @@ describe("RpcServer", () => {
       // And it no longer listens.
       const redial = yield* Effect.exit(Transport.dial({ host: server.host, port: server.port }).pipe(Effect.scoped))
       assert.isTrue(Exit.isFailure(redial))
+    }))
+})
+
+/**
+ * A server whose `Test.Park` handler waits for ever (interruptibly) and whose `Test.Hold` waits,
+ * uninterruptibly, for `release`: what a handler that ignores interruption looks like.
+ */
+const parking = (options: Omit<RpcServer.ServeOptions, "handlers"> = {}) =>
+  Effect.gen(function*() {
+    const release = yield* Deferred.make<void>()
+    const counts = { started: 0, interrupted: 0 }
+    const park = Effect.sync(() => counts.started++).pipe(
+      Effect.andThen(Effect.never),
+      Effect.onInterrupt(() => Effect.sync(() => counts.interrupted++))
+    )
+    const hold = Effect.sync(() => counts.started++).pipe(
+      Effect.andThen(Deferred.await(release)),
+      Effect.uninterruptible,
+      Effect.as({})
+    )
+    const server = yield* RpcServer.serve({
+      ...options,
+      session: quiet,
+      handlers: { ...TestService.handlers, "Test.Park": () => park, "Test.Hold": () => hold }
+    })
+    return { server, counts, release: Deferred.succeed(release, undefined) }
+  })
+
+describe("RpcServer limits", () => {
+  it.effect("interrupts the handler of a stream the client resets, so reset streams never pile up", () =>
+    Effect.gen(function*() {
+      const { counts, server } = yield* parking({ maxStreamsPerSession: 8 })
+      const session = yield* connect(server)
+      // Far more resets than the stream limit: before, every handler stayed parked (10,600 on one session).
+      for (let i = 0; i < 40; i++) {
+        const stream = yield* send(session, request("Test.Park", i, {}))
+        yield* until(`handler ${i} to start`, () => counts.started === i + 1)
+        yield* stream.reset
+        yield* until(`handler ${i} to be interrupted`, () => counts.interrupted === i + 1)
+      }
+      assert.strictEqual(server.limitStats().servingStreams, 0)
+      assert.strictEqual(server.limitStats().refusedStreams, 0)
+      // The session serves as before.
+      assert.deepStrictEqual(yield* (yield* client(session)).call("Status.Ping", {}), {})
+    }))
+
+  it.effect("refuses a stream past maxStreamsPerSession before its ACK and takes one again once a stream ends", () =>
+    Effect.gen(function*() {
+      const { counts, server } = yield* parking({ maxStreamsPerSession: 4 })
+      const session = yield* connect(server)
+      const parked = []
+      for (let i = 0; i < 4; i++) parked.push(yield* send(session, request("Test.Park", i, {})))
+      yield* until("four handlers to start", () => counts.started === 4)
+
+      const fifth = yield* send(session, request("Test.Park", 4, {}))
+      assert.strictEqual(yield* readFailure(fifth), "StreamReset")
+      // yamux refused it before the ACK: no handler ran, and the client may retry it safely.
+      assert.isTrue(fifth.refused)
+      assert.strictEqual(counts.started, 4)
+      assert.strictEqual(server.limitStats().servingStreams, 4)
+
+      yield* parked[0]!.reset
+      yield* until("the reset stream's handler to end", () => server.limitStats().servingStreams === 3)
+      assert.deepStrictEqual(yield* (yield* client(session)).call("Status.Ping", {}), {})
+      assert.isFalse(session.isClosed)
+    }))
+
+  it.effect("resets new streams on accept while handlers that ignore interruption outlive their reset streams", () =>
+    Effect.gen(function*() {
+      const { counts, release, server } = yield* parking({ maxStreamsPerSession: 2 })
+      const session = yield* connect(server)
+      for (let i = 0; i < 2; i++) {
+        const stream = yield* send(session, request("Test.Hold", i, {}))
+        yield* until(`handler ${i} to start`, () => counts.started === i + 1)
+        yield* stream.reset
+      }
+      // yamux has forgotten both streams, but their handlers still run.
+      yield* until("yamux to forget the reset streams", () => session.numStreams === 0)
+      assert.strictEqual(server.limitStats().servingStreams, 2)
+
+      const third = yield* send(session, request("Test.Hold", 2, {}))
+      assert.strictEqual(yield* readFailure(third), "StreamReset")
+      assert.strictEqual(counts.started, 2, "no handler ran for the stream past the limit")
+      assert.strictEqual(server.limitStats().refusedStreams, 1)
+
+      yield* release
+      yield* until("the held handlers to end", () => server.limitStats().servingStreams === 0)
+      assert.deepStrictEqual(yield* (yield* client(session)).call("Status.Ping", {}), {})
+    }))
+
+  it.effect("counts streams of every session against maxStreams", () =>
+    Effect.gen(function*() {
+      const { counts, server } = yield* parking({ maxStreams: 3 })
+      const one = yield* connect(server)
+      const two = yield* connect(server)
+      yield* send(one, request("Test.Park", 1, {}))
+      yield* send(one, request("Test.Park", 2, {}))
+      yield* send(two, request("Test.Park", 3, {}))
+      yield* until("three handlers to start", () => counts.started === 3)
+      const fourth = yield* send(two, request("Status.Ping", 4, {}))
+      assert.strictEqual(yield* readFailure(fourth), "StreamReset")
+      assert.strictEqual(server.limitStats().refusedStreams, 1)
+      assert.strictEqual(server.limitStats().servingStreams, 3)
+    }))
+
+  it.effect("closes connections past maxConnsPerClient right after accept, counts them, and serves the rest", () =>
+    Effect.gen(function*() {
+      const server = yield* TestService.serve({ session: quiet, maxConnsPerClient: 2 })
+      const first = yield* connectFrom(server, "127.0.0.1")
+      yield* connectFrom(server, "127.0.0.1")
+      const third = yield* connectFrom(server, "127.0.0.1")
+      const lost = yield* within("the refused session to close", third.closed)
+      assert.strictEqual(lost.reason, "ConnectionLost")
+      // Another client IP has a count of its own.
+      const other = yield* connectFrom(server, "127.0.0.2")
+      assert.deepStrictEqual(yield* (yield* client(other)).call("Status.Ping", {}), {})
+      assert.deepStrictEqual(yield* (yield* client(first)).call("Status.Ping", {}), {})
+      const stats = server.limitStats()
+      assert.strictEqual(stats.refusedConns, 1)
+      assert.strictEqual(stats.openConns, 3)
+      // A refused connection is not a served one.
+      assert.strictEqual(server.stats().conns, 3)
+    }))
+
+  it.effect("defaults: Consul's 100 connections per client, 10,000 in all, 2048 streams a session, 16,384 in all", () =>
+    Effect.gen(function*() {
+      const server = yield* TestService.serve({ session: quiet })
+      assert.deepStrictEqual(server.limits, {
+        maxConns: 10_000,
+        maxConnsPerClient: 100,
+        maxStreamsPerSession: 2048,
+        maxStreams: 16_384,
+        maxBufferedBytesPerSession: 128 * 1024 * 1024,
+        maxBufferedBytes: 256 * 1024 * 1024,
+        maxMessageSize: 64 * 1024 * 1024
+      })
+      assert.strictEqual(RpcServer.defaultMaxConnsPerClient, 100)
+    }))
+
+  it.effect("refuses the 2049th stream of a session by default, before its ACK", () =>
+    Effect.gen(function*() {
+      const { counts, server } = yield* parking()
+      const session = yield* connect(server)
+      for (let i = 0; i < 2048; i++) yield* send(session, request("Test.Park", i, {}))
+      yield* until("2048 handlers to start", () => counts.started === 2048, 5000)
+      const over = yield* send(session, request("Test.Park", 2048, {}))
+      assert.strictEqual(yield* readFailure(over), "StreamReset")
+      assert.isTrue(over.refused)
+      assert.strictEqual(server.limitStats().servingStreams, 2048)
     }))
 })
