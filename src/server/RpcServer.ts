@@ -18,8 +18,8 @@ import { consul } from "../wire/Protocol.ts"
 import type { TransportError } from "../wire/TransportError.ts"
 import * as Session from "../yamux/Session.ts"
 import { Budget } from "./Budget.ts"
-import { serveCodec } from "./ServeCodec.ts"
-import type { Counters, Shared } from "./ServeCodec.ts"
+import { StreamServer } from "./StreamServer.ts"
+import type { Counters, Origin, Shared } from "./StreamServer.ts"
 import { ServerConfigError } from "./ServerConfigError.ts"
 import * as ServeOptions from "./ServeOptions.ts"
 
@@ -134,29 +134,26 @@ export const serve = (
           const session = yield* Session.make(socket, { ...config.session, role: "server", address: remoteAddress })
           counters.live++
           yield* Effect.addFinalizer(() => Effect.sync(() => counters.live--))
-          const origin = { remoteAddress, session, budget: new Budget(limits.maxBufferedBytesPerSession, budget) }
-          /** Streams of this session being served (their fibers may outlive a reset, if uninterruptible). */
-          let serving = 0
+          const origin: Origin = {
+            remoteAddress,
+            session,
+            budget: new Budget(limits.maxBufferedBytesPerSession, budget),
+            serving: 0
+          }
           const accept = Effect.flatMap(session.accept, (stream) => {
             counters.streams++
-            if (serving >= limits.maxStreamsPerSession || counters.serving >= limits.maxStreams) {
+            // Counts fibers, not yamux streams: a handler that ignores interruption outlives its reset stream.
+            if (origin.serving >= limits.maxStreamsPerSession || counters.serving >= limits.maxStreams) {
               counters.refusedStreams++
               return stream.reset
             }
-            serving++
-            counters.serving++
-            const served = serveCodec(shared, origin, stream).pipe(
-              Effect.ensuring(Effect.sync(() => {
-                serving--
-                counters.serving--
-              }))
-            )
-            return Effect.map(Effect.forkIn(served, scope), (fiber) => {
+            const served = new StreamServer(shared, origin, stream)
+            return Effect.map(Effect.forkIn(served.run, scope), (fiber) => {
+              fiber.addObserver(served.done)
               // A client that resets its stream no longer wants the reply: stop the handler, free its slot.
               stream.onFinish = () => {
                 if (stream.state === "Reset") fiber.interruptUnsafe()
               }
-              if (stream.state === "Reset") fiber.interruptUnsafe()
             })
           })
           yield* Effect.forkIn(Effect.ignore(Effect.forever(accept)), scope)

@@ -48,7 +48,7 @@ const holdPartials = (server: RpcServer.Server, session: MuxSession, count: numb
 const budgeted = (options: Partial<RpcServer.ServeOptions>) =>
   TestService.serve({ session: quiet, maxMessageSize: 1024 * KiB, ...options })
 
-describe("ServeCodec", () => {
+describe("StreamServer", () => {
   describe("byte budgets", () => {
     it.effect("resets the stream whose partial request would pass maxBufferedBytesPerSession, holding no more", () =>
       Effect.gen(function*() {

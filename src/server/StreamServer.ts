@@ -1,0 +1,238 @@
+/**
+ * One accepted stream of an `RpcServer`: requests read and answered one after
+ * another, as Go's `rpc.ServeCodec` does.
+ *
+ * **What can go wrong, and what it costs**
+ * - Bytes that are not a request (garbage, a request over `maxMessageSize`,
+ *   the stream ending mid-request) reset this stream only.
+ * - Request bytes that would pass the session's or the server's budget reset
+ *   this stream only; its bytes go back to the budget.
+ * - A handler that fails answers with its `message`; one that dies, throws,
+ *   returns something other than an Effect, or returns a reply whose encoding
+ *   throws answers `"internal error"` and the stream carries on.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit } from "effect"
+import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
+import { RequestReader } from "../msgpackrpc/Codec.ts"
+import type { Request } from "../msgpackrpc/Codec.ts"
+import { CodecError } from "../msgpackrpc/CodecError.ts"
+import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
+import { Encoder } from "../msgpackrpc/Encoder.ts"
+import type { Budget } from "./Budget.ts"
+import type { Handler, Server } from "./RpcServer.ts"
+
+/** What the streams of one server count (read by `RpcServer`'s stats). */
+export interface Counters {
+  conns: number
+  streams: number
+  served: number
+  live: number
+  /** Streams being served now. */
+  serving: number
+  refusedStreams: number
+  overBudget: number
+  internalErrors: number
+}
+
+/** What every stream of one server shares. */
+export interface Shared {
+  readonly handlers: Readonly<Record<string, Handler>>
+  /** Nomad's per-stream byte, `undefined` for Consul. */
+  readonly streamByte: number | undefined
+  readonly decoder: DecoderOptions
+  readonly encoder: Encoder
+  readonly counters: Counters
+  readonly server: () => Server
+}
+
+/** The session a stream arrived on, and what its streams hold of the session's limits. */
+export interface Origin {
+  readonly remoteAddress: string
+  readonly session: MuxSession
+  readonly budget: Budget
+  /** Streams of this session being served now. */
+  serving: number
+}
+
+const emptyReply = {}
+const internalError = "internal error"
+
+/** Go net/rpc's wording, so clients see the same strings from either server. */
+const notFound = (method: string, handlers: Readonly<Record<string, Handler>>): string => {
+  const dot = method.lastIndexOf(".")
+  const service = dot < 0 ? "" : method.slice(0, dot)
+  const known = service !== "" && Object.keys(handlers).some((m) => m.startsWith(`${service}.`))
+  return known ? `rpc: can't find method ${method}` : `rpc: can't find service ${method}`
+}
+
+/** A failure's `message`, as Go sends an `error`'s text; read defensively, as handlers are user code. */
+const failureMessage = (error: unknown): string => {
+  try {
+    const message = (error as { readonly message?: unknown } | null | undefined)?.message
+    return typeof message === "string" && message !== "" ? message : "error"
+  } catch {
+    return "error"
+  }
+}
+
+/**
+ * The handler's result, if it is an Effect. Anything else (a Promise, a
+ * value) would kill the serving fiber outright, past `Effect.exit`: effect's
+ * run loop does not turn it into a defect of the Effect that returned it.
+ */
+const checked = (method: string, result: unknown): Effect.Effect<unknown, unknown> =>
+  Effect.isEffect(result)
+    ? result as Effect.Effect<unknown, unknown>
+    : Effect.die(new TypeError(`the handler of ${method} returned ${typeof result}, not an Effect`))
+
+/** The request's stream failed (bad bytes, budget, transport): reset it. */
+const broken = Symbol("broken")
+
+/**
+ * One stream being served. Counted in its session's and its server's
+ * `serving` from construction until `done`, which its fiber's observer calls
+ * however the fiber ends (even interrupted before it ran).
+ *
+ * @category constructors
+ */
+export class StreamServer {
+  private readonly shared: Shared
+  private readonly origin: Origin
+  private readonly stream: MuxStream
+  private readonly reader: RequestReader
+  /** Bytes this stream has taken from the budget. */
+  private held = 0
+
+  constructor(shared: Shared, origin: Origin, stream: MuxStream) {
+    this.shared = shared
+    this.origin = origin
+    this.stream = stream
+    this.reader = new RequestReader(shared.decoder)
+    origin.serving++
+    shared.counters.serving++
+  }
+
+  /** Serves the stream until the client closes it or it breaks; never fails. */
+  get run(): Effect.Effect<void> {
+    return Effect.catchCause(
+      this.loop(),
+      // A broken stream, or a bug below, ends this loop only; the session and other streams carry on.
+      () => this.stream.reset
+    )
+  }
+
+  /** Gives back what the stream held: its bytes and its place in the stream limits. Called once. */
+  readonly done = (): void => {
+    this.origin.budget.give(this.held)
+    this.held = 0
+    this.origin.serving--
+    this.shared.counters.serving--
+  }
+
+  private loop(): Effect.Effect<void, unknown> {
+    return Effect.gen({ self: this }, function*() {
+      const { shared, stream } = this
+      if (shared.streamByte !== undefined) {
+        // Nomad: the first byte of every stream says what it carries; we serve only RPC.
+        const first = yield* stream.read
+        if (first === undefined) return
+        if (first[0] !== shared.streamByte) return yield* Effect.fail(broken)
+        if (first.length > 1 && !this.push(first.subarray(1))) return yield* Effect.fail(broken)
+      }
+      for (;;) {
+        const request = yield* this.nextRequest()
+        if (request === undefined) return yield* stream.close
+        const { ServiceMethod: method, Seq: seq } = request.header
+        const { error, reply } = yield* call(shared, this.origin, method, request.body)
+        const response = encode(shared, method, seq, error, reply)
+        if (response === undefined) return yield* Effect.fail(broken)
+        shared.counters.served++
+        // Large byte arrays in the reply go out uncopied; the handler's reply is not touched after this.
+        for (const part of response) yield* stream.write(part)
+        this.answered()
+      }
+    })
+  }
+
+  /** The next request; `undefined` on a clean EOF between requests. */
+  private nextRequest(): Effect.Effect<Request | undefined, unknown> {
+    const request = this.reader.next()
+    if (request instanceof CodecError) return Effect.fail(request)
+    if (request !== undefined) return Effect.succeed(request)
+    return Effect.flatMap(this.stream.read, this.onChunk)
+  }
+
+  private readonly onChunk = (chunk: Uint8Array | undefined): Effect.Effect<Request | undefined, unknown> => {
+    if (chunk !== undefined) return this.push(chunk) ? this.nextRequest() : Effect.fail(broken)
+    const truncated = this.reader.end()
+    return truncated === undefined && this.reader.bufferedBytes === 0 ? Effect.succeed(undefined) : Effect.fail(truncated)
+  }
+
+  /** Feeds the reader; false (nothing fed) when the bytes would pass a budget. */
+  private push(chunk: Uint8Array): boolean {
+    if (!this.origin.budget.take(chunk.length)) {
+      this.shared.counters.overBudget++
+      return false
+    }
+    this.held += chunk.length
+    this.reader.push(chunk)
+    return true
+  }
+
+  /** The request is answered: its bytes go back, what is buffered of the next one stays taken. */
+  private answered(): void {
+    const keep = this.reader.bufferedBytes
+    this.origin.budget.give(this.held - keep)
+    this.held = keep
+  }
+}
+
+const call = (
+  shared: Shared,
+  origin: Origin,
+  method: string,
+  args: Value
+): Effect.Effect<{ readonly error: string; readonly reply: unknown }> => {
+  const handler = shared.handlers[method]
+  if (handler === undefined) return Effect.succeed({ error: notFound(method, shared.handlers), reply: emptyReply })
+  const context = { method, remoteAddress: origin.remoteAddress, server: shared.server(), session: origin.session }
+  return Effect.flatMap(Effect.exit(Effect.suspend(() => checked(method, handler(args, context)))), (exit) => {
+    if (Exit.isSuccess(exit)) return Effect.succeed({ error: "", reply: exit.value })
+    const failure = Cause.findErrorOption(exit.cause)
+    if (failure._tag === "Some") return Effect.succeed({ error: failureMessage(failure.value), reply: emptyReply })
+    shared.counters.internalErrors++
+    return Effect.as(
+      Effect.logWarning(`RpcServer: handler of ${method} died; answered "${internalError}"`, exit.cause),
+      { error: internalError, reply: emptyReply }
+    )
+  })
+}
+
+/**
+ * The response's bytes. An unencodable reply is answered with the codec's
+ * error, as before; one whose encoding throws (a getter, a Proxy) with
+ * `"internal error"`. Replies to unknown methods use an encoder of their own
+ * so a client's made-up names never enter the shared encoder's method cache.
+ */
+const encode = (
+  shared: Shared,
+  method: string,
+  seq: number | bigint,
+  error: string,
+  reply: unknown
+): Array<Uint8Array> | undefined => {
+  const encoder = shared.handlers[method] === undefined ? new Encoder({ slabBytes: 64 }) : shared.encoder
+  let response: Array<Uint8Array> | CodecError
+  try {
+    response = encoder.encodeResponseParts(method, seq, error, reply)
+  } catch {
+    shared.counters.internalErrors++
+    response = encoder.encodeResponseParts(method, seq, internalError, emptyReply)
+  }
+  if (response instanceof CodecError) {
+    response = encoder.encodeResponseParts(method, seq, `encoding reply: ${response.message}`, emptyReply)
+  }
+  return response instanceof CodecError ? undefined : response
+}
