@@ -145,8 +145,9 @@ export class StreamServer {
         const request = yield* this.nextRequest()
         if (request === undefined) return yield* stream.close
         const { ServiceMethod: method, Seq: seq } = request.header
-        const { error, reply } = yield* call(shared, this.origin, method, request.body)
-        const response = encode(shared, method, seq, error, reply)
+        const handler = shared.handlers[method]
+        const { error, reply } = yield* call(shared, this.origin, handler, method, request.body)
+        const response = encode(shared, handler !== undefined, method, seq, error, reply)
         if (response === undefined) return yield* Effect.fail(broken)
         shared.counters.served++
         // Large byte arrays in the reply go out uncopied; the handler's reply is not touched after this.
@@ -192,10 +193,10 @@ export class StreamServer {
 const call = (
   shared: Shared,
   origin: Origin,
+  handler: Handler | undefined,
   method: string,
   args: Value
 ): Effect.Effect<{ readonly error: string; readonly reply: unknown }> => {
-  const handler = shared.handlers[method]
   if (handler === undefined) return Effect.succeed({ error: notFound(method, shared.handlers), reply: emptyReply })
   const context = { method, remoteAddress: origin.remoteAddress, server: shared.server(), session: origin.session }
   return Effect.flatMap(Effect.exit(Effect.suspend(() => checked(method, handler(args, context)))), (exit) => {
@@ -218,12 +219,13 @@ const call = (
  */
 const encode = (
   shared: Shared,
+  known: boolean,
   method: string,
   seq: number | bigint,
   error: string,
   reply: unknown
 ): Array<Uint8Array> | undefined => {
-  const encoder = shared.handlers[method] === undefined ? new Encoder({ slabBytes: 64 }) : shared.encoder
+  const encoder = known ? shared.encoder : new Encoder({ slabBytes: 64 })
   let response: Array<Uint8Array> | CodecError
   try {
     response = encoder.encodeResponseParts(method, seq, error, reply)
