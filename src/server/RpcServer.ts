@@ -56,7 +56,7 @@ export type Handler = (args: Value, context: CallContext) => Effect.Effect<unkno
 
 /** Counters since the server started (what `Test.Stats` reports). */
 export interface ServerStats {
-  /** TCP connections accepted. */
+  /** TCP connections accepted whose preamble was right (not those refused by a limit). */
   readonly conns: number
   /** yamux streams accepted. */
   readonly streams: number
@@ -158,7 +158,9 @@ export const serve = (
           })
           yield* Effect.forkIn(Effect.ignore(Effect.forever(accept)), scope)
           yield* session.closed
-        })
+        }),
+      // Counted in limitStats; a line each would flood the log under the very floods the limits are for.
+      (error) => Effect.logDebug(`RpcServer: connection refused: ${error.message}`)
     )
     server = {
       ...listening,

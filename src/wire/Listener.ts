@@ -276,7 +276,8 @@ export const listen = (
       const refusal = limiter.admit(ip)
       if (refusal !== undefined) {
         raw.destroy()
-        runFork(onReject(new TransportError({ reason: "TooManyConnections", address: remoteAddress, detail: refusal })))
+        const error = new TransportError({ reason: "TooManyConnections", address: remoteAddress, detail: refusal })
+        runFork(Effect.forkIn(onReject(error), scope))
         return
       }
       const connection = Effect.gen(function*() {

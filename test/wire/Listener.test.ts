@@ -300,10 +300,11 @@ describe("Listener", () => {
         const first = yield* rawClient(listening.port, "127.0.0.1")
         yield* rawClient(listening.port, "127.0.0.1")
         const third = yield* rawClient(listening.port, "127.0.0.1")
+        const thirdPort = third.socket.localPort
         yield* until("the refusal", () => rejected.length === 1)
         assert.strictEqual(rejected[0]!.reason, "TooManyConnections")
         assert.strictEqual(rejected[0]!.detail, "2 connections open from 127.0.0.1 (maxConnsPerClient 2)")
-        assert.strictEqual(rejected[0]!.address, `127.0.0.1:${third.socket.localPort}`)
+        assert.strictEqual(rejected[0]!.address, `127.0.0.1:${thirdPort}`)
         assert.isTrue(rejected[0]!.isRetryable)
         yield* until("the refused client sees the close", () => third.state.closed)
         assert.deepStrictEqual(listening.connections(), { open: 2, refused: 1 })
