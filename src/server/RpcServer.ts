@@ -6,6 +6,12 @@
  * TypeScript services can answer Go clients with it, and tests and the demo
  * need no Go.
  *
+ * Every resource a client can make it hold is bounded, with named defaults
+ * (see `ServeOptions.ts`): connections in total and per client IP, streams
+ * per session and in total, request bytes per session and in total. A stream
+ * the client resets interrupts its handler, and a handler that dies answers
+ * `"internal error"` without taking its stream or session down.
+ *
  * @since 0.1.0
  */
 import { Effect } from "effect"
@@ -148,12 +154,14 @@ export const serve = (
               return stream.reset
             }
             const served = new StreamServer(shared, origin, stream)
-            return Effect.map(Effect.forkIn(served.run, scope), (fiber) => {
+            return Effect.map(Effect.forkIn(served.serve(), scope), (fiber) => {
               fiber.addObserver(served.done)
               // A client that resets its stream no longer wants the reply: stop the handler, free its slot.
               stream.onFinish = () => {
                 if (stream.state === "Reset") fiber.interruptUnsafe()
               }
+              // Reset before the hook was in place (the run loop may yield between fork and here).
+              if (stream.state === "Reset") fiber.interruptUnsafe()
             })
           })
           yield* Effect.forkIn(Effect.ignore(Effect.forever(accept)), scope)

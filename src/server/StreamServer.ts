@@ -115,7 +115,7 @@ export class StreamServer {
   }
 
   /** Serves the stream until the client closes it or it breaks; never fails. */
-  get run(): Effect.Effect<void> {
+  serve(): Effect.Effect<void> {
     return Effect.catchCause(
       this.loop(),
       // A broken stream, or a bug below, ends this loop only; the session and other streams carry on.
