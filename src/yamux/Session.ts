@@ -12,17 +12,22 @@
  * accept backlog and the write-buffer limit; a peer that breaks any of them
  * loses the session.
  *
+ * The transport is a `ByteTransport` (`wire/ByteTransport.ts`): a `net.Socket`
+ * as it is, or an in-memory pair whose deliveries a test schedules.
+ *
  * Timers (keepalive, stream open and close timeouts) are fibers on the `Clock`
- * captured when the session was made, so TestClock drives them. They end with
- * the session: closing its Scope leaves no timer behind to hold the process.
+ * captured when the session was made, so TestClock drives them. They are
+ * relative sleeps, which the live Clock runs on monotonic timers, so a wall
+ * clock that steps does not move them. They end with the session: closing its
+ * Scope leaves no timer behind to hold the process.
  *
  * @since 0.1.0
  */
-import type * as net from "node:net"
 import { Clock, Deferred, Duration, Effect, Fiber, Schedule, Scope } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import type { MuxErrorReason } from "../mux/MuxError.ts"
 import type { MuxSession } from "../mux/MuxSession.ts"
+import type { ByteTransport } from "../wire/ByteTransport.ts"
 import * as Config from "./Config.ts"
 import {
   encodeHeaderInto,
@@ -45,16 +50,27 @@ import type { FrameHandler, FrameViolation } from "./Frame.ts"
 import { Stream } from "./Stream.ts"
 import type { StreamHost } from "./StreamHost.ts"
 
-/** The byte transport under a session: a `net.Socket` or `tls.TLSSocket`. */
-export type Transport = net.Socket
+/**
+ * The byte transport under a session: a `net.Socket` or `tls.TLSSocket` as
+ * they are, or any other `ByteTransport` (an in-memory pair in tests).
+ */
+export type Transport = ByteTransport
 
 export type Role = "client" | "server"
 
 export interface MakeOptions extends Config.Options {
   /** Client sessions use odd stream ids, servers even ones. */
   readonly role: Role
-  /** The peer, for errors and stats. Default: the socket's remote address. */
+  /** The peer, for errors and stats. Default: the transport's remote address. */
   readonly address?: string | undefined
+  /**
+   * Accept streams the peer opens. Default true. False answers every inbound
+   * SYN with RST at once, holding nothing for it: the RPC pool's sessions
+   * refuse, since a server has no business opening streams on its clients,
+   * and each accepted stream would hold up to its window (256 KiB by default,
+   * 64 MiB over the accept backlog) until the application read it.
+   */
+  readonly acceptInbound?: boolean | undefined
   /** Bytes already read off the transport after the preamble. */
   readonly initial?: Uint8Array | undefined
   /**
@@ -83,8 +99,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   readonly role: Role
   readonly config: Config.Config
   readonly maxStreamWindowSize: number
+  /** Inbound SYNs answered with RST because this session accepts none. */
+  refusedInbound = 0
 
-  private readonly socket: Transport
+  private readonly transport: Transport
+  private readonly acceptInbound: boolean
   private readonly decoder: FrameDecoder
   private readonly fork: (effect: Effect.Effect<void>) => Timer
   private readonly streams = new Map<number, Stream>()
@@ -118,12 +137,13 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   private flushScheduled = false
   private readonly drainWaiters: Array<() => void> = []
 
-  constructor(socket: Transport, options: MakeOptions, fork: (effect: Effect.Effect<void>) => Timer) {
-    this.socket = socket
+  constructor(transport: Transport, options: MakeOptions, fork: (effect: Effect.Effect<void>) => Timer) {
+    this.transport = transport
     this.role = options.role
     this.config = Config.make(options)
     this.maxStreamWindowSize = this.config.maxStreamWindowSize
-    this.address = options.address ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
+    this.address = options.address ?? `${transport.remoteAddress ?? "?"}:${transport.remotePort ?? "?"}`
+    this.acceptInbound = options.acceptInbound ?? true
     this.nextStreamId = options.firstStreamId ?? (options.role === "client" ? 1 : 2)
     this.fork = fork
     // A legitimate peer never sends more than the window we granted in one frame.
@@ -132,15 +152,15 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   /** Attaches to the transport. Separate from the constructor so `make` registers the finalizer first. */
   start(initial: Uint8Array | undefined): void {
-    const socket = this.socket
-    socket.on("data", this.onChunk)
-    socket.on("drain", this.onDrain)
-    socket.on("end", () => this.fail("ConnectionLost", "EOF"))
-    socket.on("error", (cause) => this.fail("ConnectionLost", cause.message, cause))
-    socket.on("close", () => this.fail("ConnectionLost", "connection closed"))
+    const transport = this.transport
+    transport.on("data", this.onChunk)
+    transport.on("drain", this.onDrain)
+    transport.on("end", () => this.fail("ConnectionLost", "EOF"))
+    transport.on("error", (cause) => this.fail("ConnectionLost", cause.message, cause))
+    transport.on("close", () => this.fail("ConnectionLost", "connection closed"))
     if (initial !== undefined && initial.length > 0) this.onChunk(initial)
     // A transport that ended or closed before we listened will never tell us again.
-    if (socket.destroyed || socket.readableEnded) {
+    if (transport.destroyed || transport.readableEnded) {
       this.fail("ConnectionLost", "connection closed before the session started")
     }
   }
@@ -227,7 +247,8 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     const id = this.nextPingId
     this.nextPingId = (this.nextPingId + 1) >>> 0
     return Effect.gen({ self: this }, function*() {
-      const start = yield* Clock.currentTimeNanos
+      // Monotonic: a wall clock stepped during the round trip must not bend it.
+      const start = yield* Clock.monotonicTimeNanos
       yield* Effect.callback<void, MuxError>((resume) => {
         this.pings.set(id, () => resume(this.closedError === undefined ? Effect.void : Effect.fail(this.closedError)))
         this.sendFrame(typePing, flagSYN, 0, id, undefined, true)
@@ -240,7 +261,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
           orElse: () => Effect.fail(this.error("KeepAliveTimeout", `ping ${id} unanswered`))
         })
       )
-      const end = yield* Clock.currentTimeNanos
+      const end = yield* Clock.monotonicTimeNanos
       return Duration.nanos(end - start)
     })
   })
@@ -317,6 +338,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   /** Go `incomingStream`. Returns false when the session failed. */
   private incomingStream(id: number): boolean {
+    if (!this.acceptInbound) {
+      this.refusedInbound++
+      this.sendFrame(typeWindowUpdate, flagRST, id, 0, undefined, true)
+      return true
+    }
     if (this.localGoAway) {
       this.sendFrame(typeWindowUpdate, flagRST, id, 0, undefined, true)
       return true
@@ -377,7 +403,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   // ---------------------------------------------------------------------------
 
   get congested(): boolean {
-    return this.outBytes + this.socket.writableLength > this.config.maxWriteBuffer
+    return this.outBytes + this.transport.writableLength > this.config.maxWriteBuffer
   }
 
   awaitDrain(onPark: (wake: () => void) => void): Effect.Effect<void, MuxError> {
@@ -476,20 +502,20 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   private readonly flush = (): void => {
     this.flushScheduled = false
     const out = this.out
-    if (out.length === 0 || this.socket.destroyed) return
+    if (out.length === 0 || this.transport.destroyed) return
     this.out = []
     this.outBytes = 0
-    const socket = this.socket
+    const transport = this.transport
     if (out.length === 1) {
-      socket.write(out[0]!)
+      transport.write(out[0]!)
     } else {
-      socket.cork()
-      for (let i = 0; i < out.length; i++) socket.write(out[i]!)
-      socket.uncork()
+      transport.cork()
+      for (let i = 0; i < out.length; i++) transport.write(out[i]!)
+      transport.uncork()
     }
     // Data writers wait at maxWriteBuffer; only control frames (ping replies, window
     // updates) go past it, and only a peer that never reads lets them pile up.
-    if (socket.writableLength > 4 * this.config.maxWriteBuffer) {
+    if (transport.writableLength > 4 * this.config.maxWriteBuffer) {
       this.fail("WriteTimeout", "peer is not reading")
     }
   }
@@ -509,9 +535,9 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     const error = this.error(reason, detail, cause)
     this.closedError = error
     this.decoder.stop()
-    // Let frames already queued (a GoAway, a last reply) reach the socket first.
+    // Let frames already queued (a GoAway, a last reply) reach the transport first.
     this.flush()
-    this.socket.destroy()
+    this.transport.destroy()
     for (const stream of this.streams.values()) stream.sessionClosed(error)
     this.streams.clear()
     this.acceptQueue.length = 0
@@ -535,22 +561,23 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 }
 
 /**
- * Runs a yamux session over `socket` for the life of the current Scope.
+ * Runs a yamux session over `transport` (a `net.Socket`, a `tls.TLSSocket`
+ * or any `ByteTransport`) for the life of the current Scope.
  *
  * **Details**
- * Closing the Scope closes the session and destroys the socket. Keepalive
+ * Closing the Scope closes the session and destroys the transport. Keepalive
  * (`enableKeepAlive`, default on) pings every `keepAliveInterval` (30 s) and
  * closes the session when a ping goes unanswered for `connectionWriteTimeout`
  * (10 s). All defaults are hashicorp/yamux's, see `Config.ts`.
  *
  * @category constructors
  */
-export const make = (socket: Transport, options: MakeOptions): Effect.Effect<Session, never, Scope.Scope> =>
+export const make = (transport: Transport, options: MakeOptions): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
-    const session = new Session(socket, options, (effect) => runFork(effect))
+    const session = new Session(transport, options, (effect) => runFork(effect))
     yield* Scope.addFinalizer(scope, session.close)
     if (session.config.enableKeepAlive) yield* Effect.forkIn(session.keepalive, scope)
     session.start(options.initial)
