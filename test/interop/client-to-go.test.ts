@@ -43,7 +43,7 @@ const clientTls: ClientTls = {
 }
 
 /** The pool, built from `PoolLayer` in the test's Scope. */
-const pool = (options: RpcPool.RpcPool.Options): Effect.Effect<RpcPool.RpcPool.Service, never, Scope.Scope> =>
+const pool = (options: RpcPool.RpcPool.Options): Effect.Effect<RpcPool.RpcPool.Service, RpcPool.InvalidOption, Scope.Scope> =>
   Effect.map(Layer.build(RpcPool.PoolLayer(options)), (context) => Context.get(context, RpcPool.RpcPool))
 
 const record = (v: Value): { readonly [key: string]: Value } => {
