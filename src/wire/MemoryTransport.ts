@@ -92,8 +92,8 @@ export class MemoryTransport implements ByteTransport {
   write(chunk: Uint8Array): boolean {
     if (this.destroyed || this.ending) return false
     if (chunk.length === 0) return this.queued < this.link.highWaterMark
-    // A copy, as the kernel takes one: the reader may keep what it receives.
-    this.queue.push(chunk.slice())
+    // A copy (a Buffer, as net.Socket delivers), as the kernel takes one: the reader may keep what it receives.
+    this.queue.push(Buffer.from(chunk))
     this.queued += chunk.length
     if (this.corked === 0) this.scheduleDelivery()
     if (this.queued < this.link.highWaterMark) return true
