@@ -47,6 +47,8 @@ class Call {
   private sent = false
   /** The stream client while the request and reply are in flight. */
   private client: StreamClient | undefined = undefined
+  /** When the run started, in the pool's monotonic millis: one clock read serves the deadline and the fast lane. */
+  private readonly start: number
   readonly deadline: Deadline
 
   constructor(state: State, target: Target, method: string, args: unknown, timeout: number) {
@@ -55,8 +57,9 @@ class Call {
     this.method = method
     this.args = args
     this.timeout = timeout
+    this.start = state.now()
     // At the deadline, reset the stream the call waits on; the call then fails with CallTimeout.
-    this.deadline = state.deadlines.add(timeout, Effect.suspend(() => this.client?.reset ?? Effect.void))
+    this.deadline = state.deadlines.add(timeout, Effect.suspend(() => this.client?.reset ?? Effect.void), this.start)
   }
 
   private timedOut(): RpcError {
@@ -81,7 +84,8 @@ class Call {
         const conn = this.state.usableConn(this.target.key)
         const client = conn?.takeIdle()
         if (conn === undefined || client === undefined) return restore(this.slowPath(mayRetry))
-        conn.markForUse(this.state.now())
+        // The retry comes after a dial: time has passed since the start.
+        conn.markForUse(mayRetry ? this.start : this.state.now())
         return this.callOn(conn, client, restore, mayRetry)
       })
     )

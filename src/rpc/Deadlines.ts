@@ -59,14 +59,17 @@ export class Deadlines {
     return n
   }
 
-  /** Registers `expire` to run once `millis` have passed, unless `remove` comes first. */
-  add(millis: number, expire: Effect.Effect<void>): Deadline {
+  /**
+   * Registers `expire` to run once `millis` have passed since `now` (default:
+   * this moment, read from the clock), unless `remove` comes first.
+   */
+  add(millis: number, expire: Effect.Effect<void>, now: number = this.now()): Deadline {
     let group = this.groups.get(millis)
     if (group === undefined) {
       group = new Set()
       this.groups.set(millis, group)
     }
-    const entry: Deadline = { at: this.now() + millis, expired: false, expire, millis, group }
+    const entry: Deadline = { at: now + millis, expired: false, expire, millis, group }
     group.add(entry)
     if (entry.at < this.wakeAt) this.schedule(entry.at)
     return entry
