@@ -35,15 +35,6 @@ import { Connector } from "../wire/ByteTransport.ts"
 import * as Call from "./Call.ts"
 import { RpcError } from "./RpcError.ts"
 import * as RpcOptions from "./RpcOptions.ts"
-import {
-  defaultCallTimeout,
-  defaultDialTimeout,
-  defaultMaxMessageSize,
-  defaultMaxPendingCalls,
-  defaultMaxStreams,
-  defaultMaxStreamsPerSession,
-  defaultMaxTime
-} from "./RpcOptions.ts"
 import type { RpcStats } from "./RpcStats.ts"
 import * as Reaper from "./Reaper.ts"
 import { shutdown } from "./Shutdown.ts"
@@ -203,18 +194,18 @@ export const PoolLayerConfig = (
     RpcPool,
     Effect.gen(function*() {
       const config = yield* Config.all({
-        maxTime: Config.Duration("CONNPOOL_MAX_TIME").pipe(Config.withDefault(defaultMaxTime)),
-        maxStreams: Config.Int("CONNPOOL_MAX_STREAMS").pipe(Config.withDefault(defaultMaxStreams)),
+        maxTime: Config.Duration("CONNPOOL_MAX_TIME").pipe(Config.withDefault(RpcOptions.defaultMaxTime)),
+        maxStreams: Config.Int("CONNPOOL_MAX_STREAMS").pipe(Config.withDefault(RpcOptions.defaultMaxStreams)),
         protocol: Config.Literals(["consul", "nomad"], "CONNPOOL_PROTOCOL").pipe(
           Config.withDefault("consul" as const)
         ),
-        dialTimeout: Config.Duration("CONNPOOL_DIAL_TIMEOUT").pipe(Config.withDefault(defaultDialTimeout)),
-        callTimeout: Config.Duration("CONNPOOL_CALL_TIMEOUT").pipe(Config.withDefault(defaultCallTimeout)),
-        maxMessageSize: Config.Int("CONNPOOL_MAX_MESSAGE_SIZE").pipe(Config.withDefault(defaultMaxMessageSize)),
+        dialTimeout: Config.Duration("CONNPOOL_DIAL_TIMEOUT").pipe(Config.withDefault(RpcOptions.defaultDialTimeout)),
+        callTimeout: Config.Duration("CONNPOOL_CALL_TIMEOUT").pipe(Config.withDefault(RpcOptions.defaultCallTimeout)),
+        maxMessageSize: Config.Int("CONNPOOL_MAX_MESSAGE_SIZE").pipe(Config.withDefault(RpcOptions.defaultMaxMessageSize)),
         maxStreamsPerSession: Config.Int("CONNPOOL_MAX_STREAMS_PER_SESSION").pipe(
-          Config.withDefault(defaultMaxStreamsPerSession)
+          Config.withDefault(RpcOptions.defaultMaxStreamsPerSession)
         ),
-        maxPendingCalls: Config.Int("CONNPOOL_MAX_PENDING_CALLS").pipe(Config.withDefault(defaultMaxPendingCalls))
+        maxPendingCalls: Config.Int("CONNPOOL_MAX_PENDING_CALLS").pipe(Config.withDefault(RpcOptions.defaultMaxPendingCalls))
       })
       return yield* make({ ...overrides, ...config, protocol: Protocols.byName[config.protocol] })
     })
