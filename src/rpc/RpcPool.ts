@@ -61,7 +61,7 @@ export declare namespace RpcPool {
   export interface CallOptions {
     /**
      * Overrides `callTimeout` for this call. A value that is not a duration
-     * >= 0 fails the call with `RpcError` `InvalidArgument`, sending nothing.
+     * >= 0 fails the call with `RpcError` `InvalidOption`, sending nothing.
      */
     readonly timeout?: Duration.Input | undefined
   }
@@ -91,8 +91,8 @@ const timeoutMillis = (input: Duration.Input): number | undefined => {
   return Option.isSome(d) ? Duration.toMillis(d.value) : undefined
 }
 
-const invalidArgument = (address: string, method: string, detail: string) =>
-  Effect.fail(new RpcError({ reason: "InvalidArgument", address, method, sent: false, detail }))
+const invalidOption = (address: string, method: string, detail: string) =>
+  Effect.fail(new RpcError({ reason: "InvalidOption", address, method, sent: false, detail }))
 
 /**
  * Builds the pool in the current Scope; closing the Scope shuts it down:
@@ -138,7 +138,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       }
       const timeout = callOptions?.timeout === undefined ? config.callTimeoutMillis : timeoutMillis(callOptions.timeout)
       if (timeout === undefined) {
-        return invalidArgument(target.key, method, `timeout: expected a duration >= 0, got ${String(callOptions?.timeout)}`)
+        return invalidOption(target.key, method, `timeout: expected a duration >= 0, got ${String(callOptions?.timeout)}`)
       }
       return Call.run(state, target, method, args, timeout)
     }

@@ -744,14 +744,14 @@ describe("RpcPool", () => {
         assert.isTrue(unsent.isRetryable)
       }))
 
-    it.effect("a call timeout that is not a duration >= 0 fails with a typed InvalidArgument, sending nothing", () =>
+    it.effect("a call timeout that is not a duration >= 0 fails with a typed InvalidOption, sending nothing", () =>
       Effect.gen(function*() {
         const server = yield* serve()
         const pool = yield* RpcPool.make()
         for (const timeout of ["banana", -1, Number.NaN, "-5 seconds"]) {
           // Called directly, not under Effect.suspend: a throw here would be the bug.
           const error = rpcError(yield* Effect.exit(pool.rpc(server.address, "Status.Ping", {}, { timeout: timeout as Duration.Input })))
-          assert.strictEqual(error.reason, "InvalidArgument")
+          assert.strictEqual(error.reason, "InvalidOption")
           assert.strictEqual(error.address, server.address)
           assert.strictEqual(error.method, "Status.Ping")
           assert.include(error.message, "timeout")
