@@ -18,7 +18,7 @@
 export * as RpcPool from "./rpc/RpcPool.ts"
 export { RpcError } from "./rpc/RpcError.ts"
 export type { RpcErrorReason } from "./rpc/RpcError.ts"
-export type { AddressStats, PoolStats as RpcPoolStats } from "./rpc/PoolStats.ts"
+export type { AddressStats, RpcStats as RpcPoolStats } from "./rpc/RpcStats.ts"
 
 export * as RpcCluster from "./cluster/RpcCluster.ts"
 export { ClusterError } from "./cluster/ClusterError.ts"
@@ -32,6 +32,8 @@ export * as TestService from "./server/TestService.ts"
 
 export * as Protocol from "./wire/Protocol.ts"
 export * as Transport from "./wire/Transport.ts"
+export * as ByteTransport from "./wire/ByteTransport.ts"
+export * as MemoryTransport from "./wire/MemoryTransport.ts"
 export * as Listener from "./wire/Listener.ts"
 export type { ClientTls, ServerTls } from "./wire/Tls.ts"
 export { TransportError } from "./wire/TransportError.ts"

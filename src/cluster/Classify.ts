@@ -67,6 +67,8 @@ export const classify = (error: RpcError, idempotent: boolean): Verdict => {
       // The server answered; the reply did not fit the caller's Schema or size limit.
       return neither
     case "PoolClosed":
+    // The caller's own call options were refused: no server is to blame.
+    case "InvalidOption":
       return neither
     default:
       // Dial failures, refused streams, a full queue: retryable when nothing was sent and

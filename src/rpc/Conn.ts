@@ -20,7 +20,8 @@
  */
 import { Effect, Scope } from "effect"
 import { Exit } from "effect"
-import { RpcError } from "./RpcError.ts"
+import { tooManyPending } from "./Classify.ts"
+import type { RpcError } from "./RpcError.ts"
 import type { MuxError } from "../mux/MuxError.ts"
 import type { MuxSession } from "../mux/MuxSession.ts"
 import { StreamClient } from "../msgpackrpc/StreamClient.ts"
@@ -58,7 +59,7 @@ export class Conn {
    * `inUse + idleStreams <= maxStreamsInUse` always holds.
    */
   inUse = 0
-  /** Clock millis of the last acquire or release. */
+  /** Monotonic millis (the pool's `now`) of the last acquire or release; the reaper ages idle Conns by it. */
   lastUsed: number
   shouldClose = false
   closed = false
@@ -148,17 +149,7 @@ export class Conn {
 
   private waitForSlot(): Effect.Effect<StreamClient, MuxError | RpcError> {
     const gauge = this.gauge
-    if (gauge.pending >= this.maxPending) {
-      return Effect.fail(
-        new RpcError({
-          reason: "TooManyPending",
-          address: this.address,
-          method: "",
-          sent: false,
-          detail: `${gauge.pending} callers already wait (maxPendingCalls ${this.maxPending})`
-        })
-      )
-    }
+    if (gauge.pending >= this.maxPending) return Effect.fail(tooManyPending(this.address, gauge.pending, this.maxPending))
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         gauge.pending++

@@ -10,14 +10,18 @@
  * that group's earliest, and the fiber wakes about once per timeout, not once
  * per call.
  *
- * Time comes from `Clock`, so `TestClock` drives it.
+ * Time comes from `Clock`, so `TestClock` drives it, and it is the Clock's
+ * monotonic time: a deadline is a span from the call's start, and a wall
+ * clock that steps (NTP, a VM resumed) must not stretch or cut it. The timer
+ * itself is a relative `Effect.sleep`, which the live Clock runs on Node's
+ * monotonic timers.
  *
  * @since 0.1.0
  */
 import { Clock, Effect, Fiber } from "effect"
 
 export interface Deadline {
-  /** Clock milliseconds at which the entry expires. */
+  /** Monotonic milliseconds (the Clock's `monotonicTimeNanos`) at which the entry expires. */
   readonly at: number
   /** Set just before `expire` runs; read by the caller to tell its failure apart. */
   expired: boolean
@@ -43,6 +47,11 @@ export class Deadlines {
     this.runFork = runFork
   }
 
+  /** Monotonic milliseconds: the time every entry's `at` is on. */
+  now(): number {
+    return Number(this.clock.monotonicTimeNanosUnsafe()) / 1_000_000
+  }
+
   /** Entries registered and not yet removed or expired (for tests and stats). */
   get size(): number {
     let n = 0
@@ -50,14 +59,17 @@ export class Deadlines {
     return n
   }
 
-  /** Registers `expire` to run once `millis` have passed, unless `remove` comes first. */
-  add(millis: number, expire: Effect.Effect<void>): Deadline {
+  /**
+   * Registers `expire` to run once `millis` have passed since `now` (default:
+   * this moment, read from the clock), unless `remove` comes first.
+   */
+  add(millis: number, expire: Effect.Effect<void>, now: number = this.now()): Deadline {
     let group = this.groups.get(millis)
     if (group === undefined) {
       group = new Set()
       this.groups.set(millis, group)
     }
-    const entry: Deadline = { at: this.clock.currentTimeMillisUnsafe() + millis, expired: false, expire, millis, group }
+    const entry: Deadline = { at: now + millis, expired: false, expire, millis, group }
     group.add(entry)
     if (entry.at < this.wakeAt) this.schedule(entry.at)
     return entry
@@ -92,7 +104,7 @@ export class Deadlines {
     const token = {}
     this.token = token
     this.sleeper = this.runFork(Effect.andThen(
-      Effect.suspend(() => Effect.sleep(Math.max(0, at - this.clock.currentTimeMillisUnsafe()))),
+      Effect.suspend(() => Effect.sleep(Math.max(0, at - this.now()))),
       this.fire(token)
     ))
   }
@@ -104,7 +116,7 @@ export class Deadlines {
       this.token = undefined
       this.sleeper = undefined
       this.wakeAt = Number.POSITIVE_INFINITY
-      const now = this.clock.currentTimeMillisUnsafe()
+      const now = this.now()
       const due: Array<Deadline> = []
       let next = Number.POSITIVE_INFINITY
       for (const [millis, group] of this.groups) {

@@ -19,6 +19,7 @@ import { TransportError } from "../wire/TransportError.ts"
  * - `RemoteError`: the server's handler returned an error (`Response.Error`); the message is the server's.
  * - `CallTimeout`: no reply within the call timeout.
  * - `ReplyMismatch`: the reply did not match the Schema the caller gave.
+ * - `InvalidOption`: the call's own options cannot be used (a `timeout` that is not a duration >= 0); nothing was sent.
  * - `PoolClosed`: the pool is shut down.
  */
 export type RpcErrorReason =
@@ -33,6 +34,7 @@ export type RpcErrorReason =
   | "RemoteError"
   | "CallTimeout"
   | "ReplyMismatch"
+  | "InvalidOption"
   | "PoolClosed"
 
 export class RpcError extends Data.TaggedError("RpcError")<{
@@ -67,6 +69,7 @@ export class RpcError extends Data.TaggedError("RpcError")<{
     switch (this.reason) {
       case "RemoteError":
       case "ReplyMismatch":
+      case "InvalidOption":
       case "PoolClosed":
       case "ProtocolError":
       // The same reply would be as large again.

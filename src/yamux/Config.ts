@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Duration } from "effect"
+import { Duration, Option } from "effect"
 
 /** Un-ACKed outbound SYNs before `open` waits; also the inbound accept queue. Default 256. */
 export const defaultAcceptBacklog = 256
@@ -53,6 +53,46 @@ export interface Config {
   readonly maxStreams: number
   readonly maxWriteBuffer: number
 }
+
+/** An option whose value cannot be used, and why. */
+export interface Problem {
+  readonly option: string
+  readonly detail: string
+}
+
+const countProblem = (option: string, value: number | undefined): Problem | undefined =>
+  value === undefined || (Number.isInteger(value) && value >= 0)
+    ? undefined
+    : { option, detail: `expected an integer >= 0, got ${String(value)}` }
+
+const durationProblem = (option: string, value: Duration.Input | undefined, positive: boolean): Problem | undefined => {
+  if (value === undefined) return undefined
+  const d = typeof value === "number" && Number.isNaN(value) ? Option.none() : Duration.fromInput(value)
+  if (Option.isNone(d) || Duration.isNegative(d.value) || (positive && Duration.isZero(d.value))) {
+    return { option, detail: `expected a duration ${positive ? "> 0" : ">= 0"}, got ${String(value)}` }
+  }
+  return undefined
+}
+
+/**
+ * The first option `make` could not use as given: a count that is not a
+ * whole number >= 0 (NaN, negative, fractional, infinite), or a duration that
+ * does not parse or is negative (the keepalive interval must also be above
+ * zero). Values in range but below what the protocol needs are not problems:
+ * `make` clamps them.
+ *
+ * `Session.make` itself only clamps; a pool or server that takes session
+ * options checks them here first and fails its construction with a typed error.
+ */
+export const check = (options: Options = {}): Problem | undefined =>
+  countProblem("acceptBacklog", options.acceptBacklog) ??
+    countProblem("maxStreamWindowSize", options.maxStreamWindowSize) ??
+    countProblem("maxStreams", options.maxStreams) ??
+    countProblem("maxWriteBuffer", options.maxWriteBuffer) ??
+    durationProblem("keepAliveInterval", options.keepAliveInterval, true) ??
+    durationProblem("connectionWriteTimeout", options.connectionWriteTimeout, false) ??
+    durationProblem("streamCloseTimeout", options.streamCloseTimeout, false) ??
+    durationProblem("streamOpenTimeout", options.streamOpenTimeout, false)
 
 /** Applies defaults and clamps, once, where a session is made. */
 export const make = (options: Options = {}): Config => ({

@@ -184,3 +184,15 @@ export class FrameDecoder {
     return undefined
   }
 }
+
+/** What a violation means, for errors. */
+export const violationDetail = (v: FrameViolation): string => {
+  switch (v._tag) {
+    case "InvalidVersion":
+      return `invalid protocol version ${v.version}`
+    case "InvalidMsgType":
+      return `invalid message type ${v.type}`
+    case "FrameTooLarge":
+      return `data frame of ${v.length} bytes exceeds the ${v.limit}-byte window`
+  }
+}

@@ -1,7 +1,9 @@
 /**
  * A yamux session over one transport connection (hashicorp/yamux `session.go`):
- * the frame loop, stream table, accept queue, outbound SYN slots, keepalive,
- * GoAway and the batched writer.
+ * the frame loop, the stream table, the accept queue, GoAway and shutdown. Its
+ * parts: `Writer.ts` (the batched send side and the write-buffer rules),
+ * `Pings.ts` (pings and keepalive), `SynSlots.ts` (opened streams awaiting
+ * their ACK), `Stream.ts` (each stream's state machine and windows).
  *
  * **Details**
  * The frame loop runs synchronously in the transport's `data` callback: frames
@@ -12,21 +14,24 @@
  * accept backlog and the write-buffer limit; a peer that breaks any of them
  * loses the session.
  *
+ * The transport is a `ByteTransport` (`wire/ByteTransport.ts`): a `net.Socket`
+ * as it is, or an in-memory pair whose deliveries a test schedules.
+ *
  * Timers (keepalive, stream open and close timeouts) are fibers on the `Clock`
- * captured when the session was made, so TestClock drives them. They end with
- * the session: closing its Scope leaves no timer behind to hold the process.
+ * captured when the session was made, so TestClock drives them. They are
+ * relative sleeps, which the live Clock runs on monotonic timers, so a wall
+ * clock that steps does not move them. They end with the session: closing its
+ * Scope leaves no timer behind to hold the process.
  *
  * @since 0.1.0
  */
-import type * as net from "node:net"
-import { Clock, Deferred, Duration, Effect, Fiber, Schedule, Scope } from "effect"
+import { Deferred, Duration, Effect, Fiber, Scope } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import type { MuxErrorReason } from "../mux/MuxError.ts"
 import type { MuxSession } from "../mux/MuxSession.ts"
+import type { ByteTransport } from "../wire/ByteTransport.ts"
 import * as Config from "./Config.ts"
 import {
-  encodeHeaderInto,
-  flagACK,
   flagFIN,
   flagRST,
   flagSYN,
@@ -34,27 +39,41 @@ import {
   goAwayInternalErr,
   goAwayNormal,
   goAwayProtoErr,
-  headerSize,
   maxStreamId,
   typeData,
   typeGoAway,
   typePing,
-  typeWindowUpdate
+  typeWindowUpdate,
+  violationDetail
 } from "./Frame.ts"
-import type { FrameHandler, FrameViolation } from "./Frame.ts"
+import type { FrameHandler } from "./Frame.ts"
 import { Stream } from "./Stream.ts"
 import type { StreamHost } from "./StreamHost.ts"
+import { Pings } from "./Pings.ts"
+import { SynSlots } from "./SynSlots.ts"
+import { Writer } from "./Writer.ts"
 
-/** The byte transport under a session: a `net.Socket` or `tls.TLSSocket`. */
-export type Transport = net.Socket
+/**
+ * The byte transport under a session: a `net.Socket` or `tls.TLSSocket` as
+ * they are, or any other `ByteTransport` (an in-memory pair in tests).
+ */
+export type Transport = ByteTransport
 
 export type Role = "client" | "server"
 
 export interface MakeOptions extends Config.Options {
   /** Client sessions use odd stream ids, servers even ones. */
   readonly role: Role
-  /** The peer, for errors and stats. Default: the socket's remote address. */
+  /** The peer, for errors and stats. Default: the transport's remote address. */
   readonly address?: string | undefined
+  /**
+   * Accept streams the peer opens. Default true. False answers every inbound
+   * SYN with RST at once, holding nothing for it: the RPC pool's sessions
+   * refuse, since a server has no business opening streams on its clients,
+   * and each accepted stream would hold up to its window (256 KiB by default,
+   * 64 MiB over the accept backlog) until the application read it.
+   */
+  readonly acceptInbound?: boolean | undefined
   /** Bytes already read off the transport after the preamble. */
   readonly initial?: Uint8Array | undefined
   /**
@@ -65,17 +84,6 @@ export interface MakeOptions extends Config.Options {
   readonly firstStreamId?: number | undefined
 }
 
-const violationDetail = (v: FrameViolation): string => {
-  switch (v._tag) {
-    case "InvalidVersion":
-      return `invalid protocol version ${v.version}`
-    case "InvalidMsgType":
-      return `invalid message type ${v.type}`
-    case "FrameTooLarge":
-      return `data frame of ${v.length} bytes exceeds the ${v.limit}-byte window`
-  }
-}
-
 type Timer = Fiber.Fiber<void>
 
 export class Session implements MuxSession, FrameHandler, StreamHost {
@@ -83,8 +91,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   readonly role: Role
   readonly config: Config.Config
   readonly maxStreamWindowSize: number
+  /** Inbound SYNs answered with RST because this session accepts none. */
+  refusedInbound = 0
 
-  private readonly socket: Transport
+  private readonly transport: Transport
+  private readonly acceptInbound: boolean
   private readonly decoder: FrameDecoder
   private readonly fork: (effect: Effect.Effect<void>) => Timer
   private readonly streams = new Map<number, Stream>()
@@ -99,48 +110,49 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   private acceptWaiter: (() => void) | undefined = undefined
 
   /** Opened streams not yet ACKed; `open` waits while there are `acceptBacklog` of them. */
-  private readonly synPending = new Map<number, Timer | undefined>()
-  private readonly openWaiters: Array<() => void> = []
+  private readonly synSlots: SynSlots
 
   private readonly closeTimers = new Map<number, Timer>()
 
-  private nextPingId = 0
-  private readonly pings = new Map<number, () => void>()
+  private readonly pings: Pings
 
   private localGoAway = false
   private remoteGoAway = false
 
-  private closedError: MuxError | undefined = undefined
+  /** @internal set once, by `fail` */
+  closedError: MuxError | undefined = undefined
   private readonly closedDeferred = Deferred.makeUnsafe<MuxError>()
 
-  private out: Array<Uint8Array> = []
-  private outBytes = 0
-  private flushScheduled = false
-  private readonly drainWaiters: Array<() => void> = []
+  private readonly writer: Writer
 
-  constructor(socket: Transport, options: MakeOptions, fork: (effect: Effect.Effect<void>) => Timer) {
-    this.socket = socket
+  constructor(transport: Transport, options: MakeOptions, fork: (effect: Effect.Effect<void>) => Timer) {
+    this.transport = transport
     this.role = options.role
     this.config = Config.make(options)
     this.maxStreamWindowSize = this.config.maxStreamWindowSize
-    this.address = options.address ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
+    this.address = options.address ?? `${transport.remoteAddress ?? "?"}:${transport.remotePort ?? "?"}`
+    this.acceptInbound = options.acceptInbound ?? true
     this.nextStreamId = options.firstStreamId ?? (options.role === "client" ? 1 : 2)
     this.fork = fork
+    this.writer = new Writer(transport, this.config.maxWriteBuffer, this.config.connectionWriteTimeout, this)
+    this.pings = new Pings(this, this.config.connectionWriteTimeout)
+    this.synSlots = new SynSlots(this.config.acceptBacklog, this.config.streamOpenTimeout, fork)
+    this.ping = this.pings.ping
     // A legitimate peer never sends more than the window we granted in one frame.
     this.decoder = new FrameDecoder(this, this.config.maxStreamWindowSize)
   }
 
   /** Attaches to the transport. Separate from the constructor so `make` registers the finalizer first. */
   start(initial: Uint8Array | undefined): void {
-    const socket = this.socket
-    socket.on("data", this.onChunk)
-    socket.on("drain", this.onDrain)
-    socket.on("end", () => this.fail("ConnectionLost", "EOF"))
-    socket.on("error", (cause) => this.fail("ConnectionLost", cause.message, cause))
-    socket.on("close", () => this.fail("ConnectionLost", "connection closed"))
+    const transport = this.transport
+    transport.on("data", this.onChunk)
+    transport.on("drain", this.writer.onDrain)
+    transport.on("end", () => this.fail("ConnectionLost", "EOF"))
+    transport.on("error", (cause) => this.fail("ConnectionLost", cause.message, cause))
+    transport.on("close", () => this.fail("ConnectionLost", "connection closed"))
     if (initial !== undefined && initial.length > 0) this.onChunk(initial)
     // A transport that ended or closed before we listened will never tell us again.
-    if (socket.destroyed || socket.readableEnded) {
+    if (transport.destroyed || transport.readableEnded) {
       this.fail("ConnectionLost", "connection closed before the session started")
     }
   }
@@ -168,19 +180,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   private openNow(): Effect.Effect<Stream, MuxError> {
     if (this.closedError !== undefined) return Effect.fail(this.closedError)
     if (this.remoteGoAway) return Effect.fail(this.error("RemoteGoAway"))
-    if (this.synPending.size >= this.config.acceptBacklog) {
-      return Effect.flatMap(
-        Effect.callback<void>((resume) => {
-          const waiter = () => resume(Effect.void)
-          this.openWaiters.push(waiter)
-          return Effect.sync(() => {
-            const i = this.openWaiters.indexOf(waiter)
-            if (i >= 0) this.openWaiters.splice(i, 1)
-          })
-        }),
-        () => this.openNow()
-      )
-    }
+    if (this.synSlots.full) return Effect.flatMap(this.synSlots.released, () => this.openNow())
     if (this.streams.size >= this.config.maxStreams) {
       return Effect.fail(this.error("TooManyStreams", `${this.streams.size} live streams`))
     }
@@ -190,13 +190,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     const stream = new Stream(this, id, "Init")
     this.streams.set(id, stream)
     // The open timeout closes the whole session, as Go's StreamOpenTimeout does.
-    const timer = this.fork(Effect.andThen(
-      Effect.sleep(this.config.streamOpenTimeout),
-      Effect.sync(() => {
-        if (this.synPending.has(id)) this.fail("OpenTimeout", `stream ${id} was never acknowledged`)
-      })
-    ))
-    this.synPending.set(id, timer)
+    this.synSlots.take(id, () => this.fail("OpenTimeout", `stream ${id} was never acknowledged`))
     stream.sendWindowUpdate(0)
     return Effect.succeed(stream)
   }
@@ -222,28 +216,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     )
   }
 
-  readonly ping: Effect.Effect<Duration.Duration, MuxError> = Effect.suspend(() => {
-    if (this.closedError !== undefined) return Effect.fail(this.closedError)
-    const id = this.nextPingId
-    this.nextPingId = (this.nextPingId + 1) >>> 0
-    return Effect.gen({ self: this }, function*() {
-      const start = yield* Clock.currentTimeNanos
-      yield* Effect.callback<void, MuxError>((resume) => {
-        this.pings.set(id, () => resume(this.closedError === undefined ? Effect.void : Effect.fail(this.closedError)))
-        this.sendFrame(typePing, flagSYN, 0, id, undefined, true)
-        return Effect.sync(() => {
-          this.pings.delete(id)
-        })
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: this.config.connectionWriteTimeout,
-          orElse: () => Effect.fail(this.error("KeepAliveTimeout", `ping ${id} unanswered`))
-        })
-      )
-      const end = yield* Clock.currentTimeNanos
-      return Duration.nanos(end - start)
-    })
-  })
+  readonly ping: Effect.Effect<Duration.Duration, MuxError>
 
   readonly goAway: Effect.Effect<void> = Effect.sync(() => {
     if (this.localGoAway || this.closedError !== undefined) return
@@ -255,10 +228,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   /** The keepalive loop; `make` forks it into the session's scope. */
   get keepalive(): Effect.Effect<void> {
-    return Effect.schedule(this.ping, Schedule.spaced(this.config.keepAliveInterval)).pipe(
-      Effect.catch((error) => Effect.sync(() => this.fail(error.reason, error.detail, error.cause))),
-      Effect.asVoid
-    )
+    return this.pings.keepalive(this.config.keepAliveInterval)
   }
 
   // ---------------------------------------------------------------------------
@@ -276,7 +246,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
       case typeWindowUpdate:
         return this.handleStreamMessage(type, flags, streamId, length)
       case typePing:
-        return this.handlePing(flags, length)
+        return this.pings.received(flags, length)
       default:
         return this.handleGoAway(length)
     }
@@ -317,6 +287,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
 
   /** Go `incomingStream`. Returns false when the session failed. */
   private incomingStream(id: number): boolean {
+    if (!this.acceptInbound) {
+      this.refusedInbound++
+      this.sendFrame(typeWindowUpdate, flagRST, id, 0, undefined, true)
+      return true
+    }
     if (this.localGoAway) {
       this.sendFrame(typeWindowUpdate, flagRST, id, 0, undefined, true)
       return true
@@ -338,18 +313,6 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
       waiter()
     }
     return true
-  }
-
-  private handlePing(flags: number, id: number): void {
-    if ((flags & flagSYN) !== 0) {
-      this.sendFrame(typePing, flagACK, 0, id, undefined, true)
-      return
-    }
-    const waiter = this.pings.get(id)
-    if (waiter !== undefined) {
-      this.pings.delete(id)
-      waiter()
-    }
   }
 
   private handleGoAway(code: number): void {
@@ -377,34 +340,15 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   // ---------------------------------------------------------------------------
 
   get congested(): boolean {
-    return this.outBytes + this.socket.writableLength > this.config.maxWriteBuffer
+    return this.writer.congested
   }
 
   awaitDrain(onPark: (wake: () => void) => void): Effect.Effect<void, MuxError> {
-    if (this.closedError !== undefined) return Effect.fail(this.closedError)
-    if (!this.congested) return Effect.void
-    return Effect.callback<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      this.drainWaiters.push(waiter)
-      onPark(waiter)
-      return Effect.sync(() => {
-        const i = this.drainWaiters.indexOf(waiter)
-        if (i >= 0) this.drainWaiters.splice(i, 1)
-      })
-    }).pipe(
-      Effect.timeoutOrElse({
-        duration: this.config.connectionWriteTimeout,
-        orElse: () => Effect.fail(this.error("WriteTimeout", "transport did not drain"))
-      })
-    )
+    return this.writer.awaitDrain(onPark)
   }
 
   established(stream: Stream): void {
-    const timer = this.synPending.get(stream.id)
-    if (timer === undefined && !this.synPending.has(stream.id)) return
-    this.synPending.delete(stream.id)
-    timer?.interruptUnsafe()
-    this.openWaiters.shift()?.()
+    this.synSlots.release(stream.id)
   }
 
   closing(stream: Stream): void {
@@ -446,57 +390,7 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     payload: Uint8Array | undefined,
     coalesce: boolean
   ): void {
-    if (this.closedError !== undefined) return
-    if (payload === undefined || payload.length === 0) {
-      const buf = Buffer.allocUnsafe(headerSize)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      this.enqueue(buf)
-    } else if (coalesce) {
-      const buf = Buffer.allocUnsafe(headerSize + payload.length)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      buf.set(payload, headerSize)
-      this.enqueue(buf)
-    } else {
-      const buf = Buffer.allocUnsafe(headerSize)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      this.enqueue(buf)
-      this.enqueue(payload)
-    }
-  }
-
-  private enqueue(buf: Uint8Array): void {
-    this.out.push(buf)
-    this.outBytes += buf.length
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      queueMicrotask(this.flush)
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false
-    const out = this.out
-    if (out.length === 0 || this.socket.destroyed) return
-    this.out = []
-    this.outBytes = 0
-    const socket = this.socket
-    if (out.length === 1) {
-      socket.write(out[0]!)
-    } else {
-      socket.cork()
-      for (let i = 0; i < out.length; i++) socket.write(out[i]!)
-      socket.uncork()
-    }
-    // Data writers wait at maxWriteBuffer; only control frames (ping replies, window
-    // updates) go past it, and only a peer that never reads lets them pile up.
-    if (socket.writableLength > 4 * this.config.maxWriteBuffer) {
-      this.fail("WriteTimeout", "peer is not reading")
-    }
-  }
-
-  private readonly onDrain = (): void => {
-    const waiters = this.drainWaiters.splice(0)
-    for (const waiter of waiters) waiter()
+    this.writer.sendFrame(type, flags, streamId, length, payload, coalesce)
   }
 
   // ---------------------------------------------------------------------------
@@ -509,48 +403,47 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     const error = this.error(reason, detail, cause)
     this.closedError = error
     this.decoder.stop()
-    // Let frames already queued (a GoAway, a last reply) reach the socket first.
-    this.flush()
-    this.socket.destroy()
+    // Frames already queued (a GoAway, a last reply) reach the transport before it is destroyed.
+    this.writer.close(error)
+    this.transport.destroy()
     for (const stream of this.streams.values()) stream.sessionClosed(error)
     this.streams.clear()
     this.acceptQueue.length = 0
     const acceptWaiter = this.acceptWaiter
     this.acceptWaiter = undefined
     acceptWaiter?.()
-    for (const waiter of this.openWaiters.splice(0)) waiter()
-    for (const waiter of this.drainWaiters.splice(0)) waiter()
-    for (const waiter of this.pings.values()) waiter()
-    this.pings.clear()
-    for (const timer of this.synPending.values()) timer?.interruptUnsafe()
-    this.synPending.clear()
+    this.synSlots.close()
+    this.writer.onDrain()
+    this.pings.closeAll()
     for (const timer of this.closeTimers.values()) timer.interruptUnsafe()
     this.closeTimers.clear()
     Deferred.doneUnsafe(this.closedDeferred, Effect.succeed(error))
   }
 
-  private error(reason: MuxErrorReason, detail?: string, cause?: unknown): MuxError {
+  /** @internal */
+  error(reason: MuxErrorReason, detail?: string, cause?: unknown): MuxError {
     return new MuxError({ reason, address: this.address, detail, cause })
   }
 }
 
 /**
- * Runs a yamux session over `socket` for the life of the current Scope.
+ * Runs a yamux session over `transport` (a `net.Socket`, a `tls.TLSSocket`
+ * or any `ByteTransport`) for the life of the current Scope.
  *
  * **Details**
- * Closing the Scope closes the session and destroys the socket. Keepalive
+ * Closing the Scope closes the session and destroys the transport. Keepalive
  * (`enableKeepAlive`, default on) pings every `keepAliveInterval` (30 s) and
  * closes the session when a ping goes unanswered for `connectionWriteTimeout`
  * (10 s). All defaults are hashicorp/yamux's, see `Config.ts`.
  *
  * @category constructors
  */
-export const make = (socket: Transport, options: MakeOptions): Effect.Effect<Session, never, Scope.Scope> =>
+export const make = (transport: Transport, options: MakeOptions): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
-    const session = new Session(socket, options, (effect) => runFork(effect))
+    const session = new Session(transport, options, (effect) => runFork(effect))
     yield* Scope.addFinalizer(scope, session.close)
     if (session.config.enableKeepAlive) yield* Effect.forkIn(session.keepalive, scope)
     session.start(options.initial)

@@ -48,7 +48,8 @@ const table: ReadonlyArray<readonly [string, RpcError, boolean, boolean, boolean
   ["rate limit, try later (leader only)", remote("rate limit exceeded, try again later"), false, false, false],
   ["reply too large", error("MessageTooLarge", true), false, false, false],
   ["reply mismatch", error("ReplyMismatch", true), false, false, false],
-  ["pool closed", error("PoolClosed", false), false, false, false]
+  ["pool closed", error("PoolClosed", false), false, false, false],
+  ["a call option the pool refused", error("InvalidOption", false, "timeout: expected a duration >= 0"), false, false, false]
 ]
 
 describe("classify", () => {

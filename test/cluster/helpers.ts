@@ -116,10 +116,10 @@ export const fixedRandom = (u: number): Random.Random => ({
 /** Draws that keep every shuffle as it is. */
 export const noShuffle = fixedRandom(0.999999)
 
-/** The cluster over its own pool (keepalive off), exposing both. */
+/** The cluster over its own pool (keepalive off), exposing both. The pool's options are valid: a refusal is a defect. */
 export const clusterLayer = (options: RpcCluster.RpcCluster.Options) =>
   RpcCluster.layer({ discovery: false, rebalance: false, ...options }).pipe(
-    Layer.provideMerge(RpcPool.PoolLayer({ session: quiet }))
+    Layer.provideMerge(Layer.orDie(RpcPool.PoolLayer({ session: quiet })))
   )
 
 /** Total failed attempts the cluster has seen so far. */

@@ -8,6 +8,7 @@ import { Context, Duration, Effect, Exit, Fiber, Layer } from "effect"
 import type { Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import type * as net from "node:net"
 import { MuxError } from "../../src/mux/MuxError.ts"
 import type { MuxStream } from "../../src/mux/MuxSession.ts"
 import { asBytes } from "../../src/msgpackrpc/Decoder.ts"
@@ -43,7 +44,7 @@ const clientTls: ClientTls = {
 }
 
 /** The pool, built from `PoolLayer` in the test's Scope. */
-const pool = (options: RpcPool.RpcPool.Options): Effect.Effect<RpcPool.RpcPool.Service, never, Scope.Scope> =>
+const pool = (options: RpcPool.RpcPool.Options): Effect.Effect<RpcPool.RpcPool.Service, RpcPool.InvalidOption, Scope.Scope> =>
   Effect.map(Layer.build(RpcPool.PoolLayer(options)), (context) => Context.get(context, RpcPool.RpcPool))
 
 const record = (v: Value): { readonly [key: string]: Value } => {
@@ -345,11 +346,39 @@ describe.runIf(goAvailable())("our client -> Go server", () => {
     })
 
     describe(`${name}: FIN, RST and GoAway from our yamux session`, () => {
-      const connect = (server: GoServer, p: Protocol) =>
+      const connectWithSocket = (server: GoServer, p: Protocol) =>
         Effect.flatMap(
           Transport.dial({ host: server.host, port: server.port, protocol: p }),
-          (socket) => Session.make(socket, { role: "client", address: server.address })
+          (socket) => Effect.map(Session.make(socket, { role: "client", address: server.address }), (session) => ({ socket, session }))
         )
+
+      const connect = (server: GoServer, p: Protocol) => Effect.map(connectWithSocket(server, p), ({ session }) => session)
+
+      /**
+       * Completes once the session has read the peer's GoAway. Go's test server sends it from the
+       * handler's goroutine after the reply is on the wire, so nothing we send afterwards (a ping
+       * included) is ordered after it: wait for the frame itself. The check runs after each chunk
+       * the socket delivers, once the session's own `data` listener is done with it (a reply's
+       * reader may resume while its chunk is still being decoded, GoAway behind it), and once now
+       * for a chunk already in hand. The timeout only bounds a failure.
+       */
+      const peerGoneAway = (socket: net.Socket, session: Session.Session) =>
+        Effect.callback<void>((resume) => {
+          let done = false
+          const check = () =>
+            setImmediate(() => {
+              if (done || !session.peerGoneAway) return
+              done = true
+              socket.off("data", check)
+              resume(Effect.void)
+            })
+          socket.on("data", check)
+          check()
+          return Effect.sync(() => {
+            done = true
+            socket.off("data", check)
+          })
+        }).pipe(Effect.timeout("10 seconds"))
 
       const call = (stream: MuxStream, client: StreamClient, method: string, args: unknown = {}) =>
         Effect.map(client.call(method, args), (v) => ({ stream, v }))
@@ -431,7 +460,7 @@ describe.runIf(goAvailable())("our client -> Go server", () => {
       it.live("reads Go's FIN and GoAway: the FIN'd stream reports EOF, new streams are refused, old ones work", () =>
         Effect.gen(function*() {
           const server = yield* goServer({ protocol: name })
-          const session = yield* connect(server, protocol)
+          const { session, socket } = yield* connectWithSocket(server, protocol)
           const a = yield* open(session)
           yield* call(a.stream, a.client, "Test.CloseStream")
           assert.strictEqual(yield* a.stream.read.pipe(Effect.timeout("5 seconds")), undefined)
@@ -439,7 +468,7 @@ describe.runIf(goAvailable())("our client -> Go server", () => {
 
           const b = yield* open(session)
           yield* call(b.stream, b.client, "Test.GoAway")
-          yield* session.ping
+          yield* peerGoneAway(socket, session)
           assert.isTrue(session.peerGoneAway)
           const refused = yield* Effect.exit(session.open)
           assert.isTrue(Exit.isFailure(refused))

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { Deadlines } from "../../src/rpc/Deadlines.ts"
+import { oneHour, onClock, steppedClock } from "../yamux/steppedClock.ts"
 
 const make = Effect.gen(function*() {
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
@@ -70,6 +71,39 @@ describe("Deadlines", () => {
       deadlines.clear()
       yield* TestClock.adjust(1000)
       assert.deepStrictEqual(fired, [])
+    }))
+})
+
+describe("Deadlines under a wall clock that steps", () => {
+  it.effect("a wall clock stepped back an hour does not delay an expiry", () =>
+    Effect.gen(function*() {
+      const stepped = yield* steppedClock
+      const deadlines = yield* onClock(stepped)(make)
+      const fired: Array<string> = []
+      deadlines.add(1000, Effect.sync(() => fired.push("a")))
+      yield* TestClock.adjust(500)
+      stepped.step(-oneHour)
+      yield* TestClock.adjust(499)
+      assert.deepStrictEqual(fired, [])
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(fired, ["a"])
+    }))
+
+  it.effect("a wall clock stepped forward an hour expires nothing early", () =>
+    Effect.gen(function*() {
+      const stepped = yield* steppedClock
+      const deadlines = yield* onClock(stepped)(make)
+      const fired: Array<string> = []
+      deadlines.add(60_000, Effect.sync(() => fired.push("long")))
+      stepped.step(oneHour)
+      // A shorter deadline wakes the timer after the step: the long one is not due at that wake.
+      deadlines.add(1000, Effect.sync(() => fired.push("short")))
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(fired, ["short"])
+      yield* TestClock.adjust(58_999)
+      assert.deepStrictEqual(fired, ["short"])
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(fired, ["short", "long"])
     }))
 })
 

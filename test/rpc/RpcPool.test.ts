@@ -9,7 +9,9 @@ import { Cause, Clock, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Sch
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import { encodeResponse, RequestReader } from "../../src/msgpackrpc/Codec.ts"
 import type { Value } from "../../src/msgpackrpc/Decoder.ts"
+import type { MuxStream } from "../../src/mux/MuxSession.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
@@ -17,6 +19,10 @@ import * as TestService from "../../src/server/TestService.ts"
 import type { Protocol } from "../../src/wire/Protocol.ts"
 import * as Protocols from "../../src/wire/Protocol.ts"
 import type { ServerTls } from "../../src/wire/Tls.ts"
+import { Connector } from "../../src/wire/ByteTransport.ts"
+import * as MemoryTransport from "../../src/wire/MemoryTransport.ts"
+import * as Session from "../../src/yamux/Session.ts"
+import { oneHour, onClock, steppedClock } from "../yamux/steppedClock.ts"
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -211,6 +217,8 @@ const field = (value: Value, name: string): Value | undefined =>
   (value as Record<string, Value>)[name]
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+const ping = (pool: RpcPool.RpcPool.Service, address: string) => pool.rpc(address, "Status.Ping", {})
 
 // ---------------------------------------------------------------------------
 // sharing: one connection, streams reused
@@ -526,6 +534,25 @@ describe("RpcPool", () => {
         assert.strictEqual((yield* pool.stats).sessions, 0)
         yield* waitUntil(() => server.stats().live === 0, "the server to see the connection closed")
       }))
+
+    it.effect("ages sessions on monotonic time: a wall clock stepped forward an hour reaps nothing early, one stepped back still reaps at maxTime", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const stepped = yield* steppedClock
+        const pool = yield* onClock(stepped)(RpcPool.make(options))
+        yield* pool.rpc(server.address, "Status.Ping", {})
+        stepped.step(oneHour)
+        yield* TestClock.adjust("2 seconds")
+        yield* settle()
+        assert.strictEqual((yield* pool.stats).sessions, 1, "not reaped 2 s in, after the wall clock jumped an hour")
+        // Now an hour behind where it started.
+        stepped.step(-2 * oneHour)
+        yield* TestClock.adjust("7 seconds")
+        yield* settle()
+        assert.strictEqual((yield* pool.stats).sessions, 1, "open at maxTime - 1s")
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual((yield* pool.stats).sessions, 0, "reaped by maxTime + reapInterval, wall clock an hour back")
+      }))
   })
 
   // -------------------------------------------------------------------------
@@ -573,6 +600,54 @@ describe("RpcPool", () => {
         yield* TestClock.adjust("1 second")
         const error = rpcError(yield* Fiber.join(call))
         assert.strictEqual(error.reason, "CallTimeout")
+      }))
+
+    it.effect("ends a call at its deadline though the wall clock steps back an hour during it", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const stepped = yield* steppedClock
+        const pool = yield* onClock(stepped)(RpcPool.make({ session: quiet }))
+        // An idle stream client, so the call takes the fast lane, where only the pool's deadline timer bounds it.
+        yield* pool.rpc(server.address, "Status.Ping", {})
+        const call = yield* Effect.forkChild(
+          Effect.exit(pool.rpc(server.address, "Test.Sleep", { Millis: 120_000 }, { timeout: "5 seconds" }))
+        )
+        yield* waitUntil(() => server.sleeping() === 1, "the call to reach the server")
+        stepped.step(-oneHour)
+        yield* TestClock.adjust("4 seconds")
+        yield* settle()
+        assert.isUndefined(call.pollUnsafe(), "still waiting at 4 s")
+        yield* TestClock.adjust("1 second")
+        yield* settle()
+        assert.isDefined(call.pollUnsafe(), "ended at 5 s")
+        assert.strictEqual(rpcError(yield* Fiber.join(call)).reason, "CallTimeout")
+      }))
+
+    it.effect("a wall clock stepped forward an hour neither ends a call early nor keeps one past its deadline", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const stepped = yield* steppedClock
+        const pool = yield* onClock(stepped)(RpcPool.make({ session: quiet }))
+        // Two idle stream clients, so both calls take the fast lane, where only the pool's deadline timer bounds them.
+        yield* Effect.all([ping(pool, server.address), ping(pool, server.address)], { concurrency: 2 })
+        assert.strictEqual((yield* pool.stats).streamsIdle, 2)
+        const long = yield* Effect.forkChild(
+          Effect.exit(pool.rpc(server.address, "Test.Sleep", { Millis: 120_000 }, { timeout: "60 seconds" }))
+        )
+        yield* waitUntil(() => server.sleeping() === 1, "the first call to reach the server")
+        stepped.step(oneHour)
+        // A shorter deadline after the step wakes the pool's timer at 1 s.
+        const short = yield* Effect.forkChild(
+          Effect.exit(pool.rpc(server.address, "Test.Sleep", { Millis: 120_000 }, { timeout: "1 second" }))
+        )
+        yield* waitUntil(() => server.sleeping() === 2, "the second call to reach the server")
+        yield* TestClock.adjust("1 second")
+        yield* settle()
+        assert.isDefined(short.pollUnsafe(), "the 1 s call ended at 1 s")
+        assert.strictEqual(rpcError(yield* Fiber.join(short)).reason, "CallTimeout")
+        assert.isUndefined(long.pollUnsafe(), "the 60 s call still runs at 1 s")
+        yield* TestClock.adjust("59 seconds")
+        assert.strictEqual(rpcError(yield* Fiber.join(long)).reason, "CallTimeout")
       }))
   })
 
@@ -667,6 +742,23 @@ describe("RpcPool", () => {
         assert.strictEqual(unsent.reason, "CallTimeout")
         assert.isFalse(unsent.sent, "the second run never sent its request")
         assert.isTrue(unsent.isRetryable)
+      }))
+
+    it.effect("a call timeout that is not a duration >= 0 fails with a typed InvalidOption, sending nothing", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const pool = yield* RpcPool.make()
+        for (const timeout of ["banana", -1, Number.NaN, "-5 seconds"]) {
+          // Called directly, not under Effect.suspend: a throw here would be the bug.
+          const error = rpcError(yield* Effect.exit(pool.rpc(server.address, "Status.Ping", {}, { timeout: timeout as Duration.Input })))
+          assert.strictEqual(error.reason, "InvalidOption")
+          assert.strictEqual(error.address, server.address)
+          assert.strictEqual(error.method, "Status.Ping")
+          assert.include(error.message, "timeout")
+          assert.isFalse(error.sent)
+          assert.isFalse(error.isRetryable)
+        }
+        assert.strictEqual(server.stats().conns, 0, "nothing dialled")
       }))
 
     it.effect("a malformed address fails with a typed error", () =>
@@ -770,6 +862,152 @@ describe("RpcPool", () => {
         const stats = yield* pool.stats
         assert.strictEqual(stats.dials, 2)
         assert.strictEqual(stats.sessions, 1)
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // options
+  // -------------------------------------------------------------------------
+
+  describe("options", () => {
+    const invalid: ReadonlyArray<readonly [RpcPool.RpcPool.Options, string]> = [
+      [{ maxPendingCalls: Number.NaN }, "maxPendingCalls"],
+      [{ maxPendingCalls: -1 }, "maxPendingCalls"],
+      [{ maxPendingCalls: Infinity }, "maxPendingCalls"],
+      [{ maxStreams: 2.5 }, "maxStreams"],
+      [{ maxStreamsPerSession: -3 }, "maxStreamsPerSession"],
+      [{ maxMessageSize: Number.NaN }, "maxMessageSize"],
+      [{ callTimeout: "banana" as Duration.Input }, "callTimeout"],
+      [{ callTimeout: "-5 seconds" }, "callTimeout"],
+      [{ dialTimeout: Number.NaN }, "dialTimeout"],
+      [{ maxTime: -1 }, "maxTime"],
+      [{ reapInterval: 0 }, "reapInterval"],
+      [{ session: { keepAliveInterval: "banana" as Duration.Input } }, "session.keepAliveInterval"],
+      [{ session: { maxStreams: -5 } }, "session.maxStreams"]
+    ]
+
+    it.effect("refuses an unusable option when the pool is made, with InvalidOption naming it", () =>
+      Effect.gen(function*() {
+        for (const [options, option] of invalid) {
+          const made = yield* Effect.exit(Effect.scoped(Effect.asVoid(RpcPool.make(options))))
+          const built = yield* Effect.exit(Effect.scoped(Effect.asVoid(Layer.build(RpcPool.PoolLayer(options)))))
+          for (const exit of [made, built]) {
+            assert.isTrue(Exit.isFailure(exit), `${option}: accepted ${JSON.stringify(options)}`)
+            const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+            assert.isTrue(error?._tag === "Some" && error.value instanceof RpcPool.InvalidOption, `${option}: not typed`)
+            if (error?._tag !== "Some") continue
+            assert.strictEqual(error.value.option, option)
+            assert.strictEqual(error.value.pool, "RpcPool")
+            assert.include(error.value.message, option)
+            assert.isFalse(error.value.isRetryable)
+          }
+        }
+      }))
+
+    it.effect("raises 0 to 1 where at least 1 is needed, and takes infinite durations", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const pool = yield* RpcPool.make({
+          maxStreamsPerSession: 0,
+          maxPendingCalls: 0,
+          callTimeout: Duration.infinity,
+          dialTimeout: Infinity,
+          maxTime: 0,
+          session: quiet
+        })
+        assert.deepStrictEqual(yield* pool.rpc(server.address, "Status.Ping", {}), {})
+        assert.deepStrictEqual(yield* pool.rpc(server.address, "Status.Ping", {}, { timeout: Infinity }), {})
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // streams the server opens
+  // -------------------------------------------------------------------------
+
+  describe("inbound streams", () => {
+    it.effect("refuses streams a server opens on the pool's session with RST, so their windows hold nothing", () =>
+      Effect.gen(function*() {
+        // A hostile server: on each call it opens 8 streams back to the client and fills their windows.
+        const opened: Array<MuxStream> = []
+        const server = yield* RpcServer.serve({
+          session: quiet,
+          handlers: {
+            ...TestService.handlers,
+            "Test.OpenBack": (_, { session }) =>
+              Effect.gen(function*() {
+                for (let i = 0; i < 8; i++) {
+                  const stream = yield* session.open
+                  opened.push(stream)
+                  yield* Effect.ignore(stream.write(new Uint8Array(256 * 1024)))
+                }
+                return {}
+              })
+          }
+        })
+        const pool = yield* RpcPool.make({ session: quiet })
+        yield* pool.rpc(server.address, "Test.OpenBack", {})
+        yield* waitUntil(
+          () => opened.length === 8 && opened.every((stream) => stream.refused),
+          "every stream the server opened to be refused"
+        )
+        // The session carries on.
+        assert.deepStrictEqual(yield* pool.rpc(server.address, "Status.Ping", {}), {})
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.dials, 1)
+        assert.deepStrictEqual(stats.failures, {})
+      }))
+  })
+
+  // -------------------------------------------------------------------------
+  // the transport seam
+  // -------------------------------------------------------------------------
+
+  describe("over an in-memory transport", () => {
+    /** A yamux server session on `transport` echoing every request's body, forked into the Scope. */
+    const echoServer = (transport: MemoryTransport.MemoryTransport) =>
+      Effect.gen(function*() {
+        const session = yield* Session.make(transport, { ...quiet, role: "server" })
+        const serveStream = (stream: MuxStream): Effect.Effect<void, unknown> =>
+          Effect.gen(function*() {
+            const reader = new RequestReader()
+            for (;;) {
+              const request = reader.next()
+              if (request === undefined) {
+                const chunk = yield* stream.read
+                if (chunk === undefined) return yield* stream.close
+                reader.push(chunk)
+                continue
+              }
+              if (request instanceof Error) return yield* Effect.fail(request)
+              const response = encodeResponse(request.header.ServiceMethod, request.header.Seq, "", request.body)
+              if (response instanceof Error) return yield* Effect.fail(response)
+              yield* stream.write(response)
+            }
+          })
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(session.accept, (stream) => Effect.forkScoped(serveStream(stream)))))
+      })
+
+    it.effect("runs calls over the Connector in context, with no socket under them", () =>
+      Effect.gen(function*() {
+        const dialled: Array<string> = []
+        const connector: Connector = (options) =>
+          Effect.gen(function*() {
+            dialled.push(`${options.host}:${options.port}`)
+            const pair = MemoryTransport.makePair()
+            yield* echoServer(pair.server)
+            return pair.client
+          })
+        const pool = yield* RpcPool.make({ session: quiet }).pipe(Effect.provideService(Connector, connector))
+        const replies = yield* Effect.forEach(
+          range(50),
+          (i) => pool.rpc("server-a:8300", "Test.Echo", { Seq: i }),
+          { concurrency: "unbounded" }
+        )
+        replies.forEach((reply, i) => assert.strictEqual(field(reply, "Seq"), i))
+        assert.deepStrictEqual(dialled, ["server-a:8300"])
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.dials, 1)
+        assert.strictEqual(stats.ok, 50)
       }))
   })
 

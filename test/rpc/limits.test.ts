@@ -337,6 +337,53 @@ describe("RpcPool limits", () => {
   })
 
   // -------------------------------------------------------------------------
+  // per-address stats
+  // -------------------------------------------------------------------------
+
+  describe("per-address stats", () => {
+    /**
+     * A port bound on 127.0.0.1 only: no one else can bind it on any other
+     * loopback address, so a connect to 127.1.x.y on it is refused at once.
+     */
+    const refusingPort = Effect.acquireRelease(
+      Effect.callback<net.Server>((resume) => {
+        const server = net.createServer()
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) => Effect.sync(() => server.close())
+    ).pipe(Effect.map((server) => (server.address() as net.AddressInfo).port))
+
+    // Live: 20,000 refused dials, each with a dial-timeout timer that never fires.
+    it.live("20,000 dead addresses leave at most maxIdleAddresses (1024) in the table; the totals count them all", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(RpcPool.maxIdleAddresses, 1024)
+        const port = yield* refusingPort
+        const server = yield* serve()
+        const pool = yield* RpcPool.make({ session: quiet })
+        // A live address first: it keeps its session and counters throughout.
+        yield* pool.rpc(server.address, "Status.Ping", {})
+        const dead = range(20_000).map((i) => `127.1.${i >> 8}.${i & 255}:${port}`)
+        yield* Effect.forEach(dead, (address) => Effect.exit(pool.rpc(address, "Status.Ping", {})), {
+          concurrency: 64,
+          discard: true
+        })
+        yield* pool.rpc(server.address, "Status.Ping", {})
+        const stats = yield* pool.stats
+        assert.isAtMost(stats.addresses.length, RpcPool.maxIdleAddresses + 1)
+        assert.strictEqual(stats.calls, 20_002)
+        assert.strictEqual(stats.ok, 2)
+        assert.strictEqual(stats.dialFailures, 20_000)
+        assert.deepStrictEqual(stats.failures, { DialFailed: 20_000 })
+        const live = stats.addresses.find((a) => a.address === server.address)
+        assert.deepStrictEqual([live?.sessions, live?.calls, live?.ok], [1, 2, 2])
+        // The most recent dead addresses are the ones kept.
+        assert.isDefined(stats.addresses.find((a) => a.address === dead[dead.length - 1]))
+        assert.isUndefined(stats.addresses.find((a) => a.address === dead[0]))
+        assert.isBelow(JSON.stringify(stats).length, 400_000)
+      }), { timeout: 120_000 })
+  })
+
+  // -------------------------------------------------------------------------
   // PoolLayerConfig
   // -------------------------------------------------------------------------
 
@@ -381,6 +428,13 @@ describe("RpcPool limits", () => {
       Effect.gen(function*() {
         const exit = yield* Effect.exit(Layer.build(layer({ CONNPOOL_MAX_STREAMS_PER_SESSION: "lots" })))
         assert.isTrue(Exit.isFailure(exit))
+      }))
+
+    it.effect("fails to build with InvalidOption on a limit that parses but cannot be used", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Layer.build(layer({ CONNPOOL_MAX_PENDING_CALLS: "-1" })))
+        assert.instanceOf(error, RpcPool.InvalidOption)
+        assert.strictEqual((error as RpcPool.InvalidOption).option, "maxPendingCalls")
       }))
   })
 })

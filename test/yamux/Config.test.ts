@@ -34,3 +34,29 @@ describe("Config", () => {
     assert.isFalse(Config.make({ enableKeepAlive: false }).enableKeepAlive)
   })
 })
+
+describe("Config.check", () => {
+  it("accepts the defaults and any in-range value, clamped ones included", () => {
+    assert.isUndefined(Config.check())
+    assert.isUndefined(Config.check({ acceptBacklog: 0, maxWriteBuffer: 10, keepAliveInterval: "5 seconds", streamOpenTimeout: 0 }))
+  })
+
+  it("names the first option make could not use: NaN, negative, fractional or infinite counts, bad durations", () => {
+    const cases: ReadonlyArray<readonly [Config.Options, string]> = [
+      [{ acceptBacklog: Number.NaN }, "acceptBacklog"],
+      [{ maxStreams: -5 }, "maxStreams"],
+      [{ maxStreamWindowSize: 1.5 }, "maxStreamWindowSize"],
+      [{ maxWriteBuffer: Infinity }, "maxWriteBuffer"],
+      [{ keepAliveInterval: "banana" as Duration.Input }, "keepAliveInterval"],
+      [{ keepAliveInterval: 0 }, "keepAliveInterval"],
+      [{ connectionWriteTimeout: -1 }, "connectionWriteTimeout"],
+      [{ streamCloseTimeout: Number.NaN }, "streamCloseTimeout"],
+      [{ streamOpenTimeout: "-1 second" }, "streamOpenTimeout"]
+    ]
+    for (const [options, option] of cases) {
+      const problem = Config.check(options)
+      assert.strictEqual(problem?.option, option, JSON.stringify(options))
+      assert.isString(problem?.detail)
+    }
+  })
+})

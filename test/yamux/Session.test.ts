@@ -19,7 +19,20 @@ import {
 } from "../../src/yamux/Frame.ts"
 import * as Session from "../../src/yamux/Session.ts"
 import type { Stream } from "../../src/yamux/Stream.ts"
-import { flush, pattern, poll, RawPeer, readAll, sessionPair, socketPair, until, withRawPeer } from "./harness.ts"
+import {
+  flush,
+  memoryPair,
+  memorySessionPair,
+  pattern,
+  poll,
+  RawPeer,
+  readAll,
+  sessionPair,
+  socketPair,
+  until,
+  withRawPeer
+} from "./harness.ts"
+import { oneHour, onClock, steppedClock } from "./steppedClock.ts"
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -479,6 +492,47 @@ describe("Session", () => {
       }))
   })
 
+  describe("under a wall clock that steps", () => {
+    it.effect("measures a ping's round trip on monotonic time when the wall clock steps back an hour mid-ping", () =>
+      Effect.gen(function*() {
+        const stepped = yield* steppedClock
+        const { session, peer } = yield* withRawPeer({ role: "client", ...noKeepAlive })
+        const ping = yield* Effect.forkChild(onClock(stepped)(session.ping))
+        yield* until("the ping is sent", () => peer.pings().length === 1)
+        stepped.step(-oneHour)
+        yield* TestClock.adjust("2 seconds")
+        peer.send(frame(typePing, flagACK, 0, peer.pings()[0]!.length))
+        const rtt = yield* Fiber.join(ping)
+        assert.strictEqual(Duration.toMillis(rtt), 2000)
+      }))
+
+    it.effect("pings every 30 s and times out 10 s later, whichever way the wall clock steps", () =>
+      Effect.gen(function*() {
+        const stepped = yield* steppedClock
+        const pair = yield* socketPair
+        const peer = new RawPeer(pair.server)
+        const session = yield* onClock(stepped)(Session.make(pair.client, { role: "client" }))
+        peer.answerPings = true
+        yield* flush()
+        stepped.step(oneHour)
+        yield* TestClock.adjust("29999 millis")
+        yield* flush(20)
+        assert.strictEqual(peer.pings().length, 0, "no ping before 30 s")
+        yield* TestClock.adjust("1 millis")
+        yield* until("the first ping", () => peer.pings().length === 1)
+        yield* peer.sync
+        peer.answerPings = false
+        stepped.step(-2 * oneHour)
+        yield* TestClock.adjust("30 seconds")
+        yield* until("the second ping", () => peer.pings().length === 2)
+        yield* TestClock.adjust("9999 millis")
+        yield* flush(20)
+        assert.isFalse(session.isClosed, "the ping may take up to 10 s")
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* session.closed).reason, "KeepAliveTimeout")
+      }))
+  })
+
   describe("timeouts", () => {
     it.effect("closes the session with OpenTimeout when an opened stream is not ACKed within 75 s", () =>
       Effect.gen(function*() {
@@ -603,6 +657,24 @@ describe("Session", () => {
         assert.strictEqual(d.id, 7)
         yield* until("all SYNs arrive", () => peer.where((f) => f.flags === flagSYN).length === 4)
         assert.deepStrictEqual(peer.where((f) => f.flags === flagSYN).map((f) => f.streamId), [1, 3, 5, 7])
+      }))
+
+    it.effect("with acceptInbound false, answers every inbound SYN with RST and holds none of its data", () =>
+      Effect.gen(function*() {
+        const { session, peer } = yield* withRawPeer({ role: "client", acceptInbound: false, ...noKeepAlive })
+        // A hostile server opens 8 streams and fills each one's 256 KiB window.
+        for (let id = 2; id <= 16; id += 2) {
+          peer.send(frame(typeWindowUpdate, flagSYN, id, 0), frame(typeData, 0, id, pattern(256 * KiB, id)))
+        }
+        yield* peer.sync
+        const resets = peer.where((f) => (f.flags & flagRST) !== 0)
+        assert.deepStrictEqual(resets.map((f) => [f.type, f.streamId]), [2, 4, 6, 8, 10, 12, 14, 16].map((id) => [typeWindowUpdate, id]))
+        assert.strictEqual(session.numStreams, 0)
+        assert.strictEqual(session.refusedInbound, 8)
+        // Our own streams still work on the session.
+        assert.isFalse(session.isClosed)
+        const ours = yield* session.open
+        assert.strictEqual(ours.id, 1)
       }))
 
     it.effect("fails open with TooManyStreams at maxStreams and resets inbound SYNs beyond it", () =>
@@ -842,5 +914,110 @@ describe("Session", () => {
           assert.deepStrictEqual(goAways, c.goAway ? [goAwayProtoErr] : [])
         }))
     }
+  })
+
+  describe("over an in-memory pair", () => {
+    /** Cuts every chunk into one-byte pieces: each frame header and body arrives a byte at a time. */
+    const bytewise = (chunk: Uint8Array): ReadonlyArray<Uint8Array> =>
+      Array.from({ length: chunk.length }, (_, i) => chunk.subarray(i, i + 1))
+
+    /** Cuts every chunk into 997-byte pieces (a prime: frame boundaries fall everywhere in them). */
+    const primewise = (chunk: Uint8Array): ReadonlyArray<Uint8Array> =>
+      Array.from({ length: Math.ceil(chunk.length / 997) }, (_, i) => chunk.subarray(i * 997, (i + 1) * 997))
+
+    it.effect("echoes payloads delivered one byte at a time, across the 64 KiB frame boundary", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* memorySessionPair(noKeepAlive, noKeepAlive, { split: bytewise })
+        yield* Effect.forkChild(echoServer(server))
+        for (const size of [0, 1, 1000, 70 * KiB]) {
+          const payload = pattern(size, size + 1)
+          const back = yield* roundTrip(client, payload)
+          assert.isTrue(back.equals(payload), `${size} bytes`)
+        }
+        assert.isFalse(client.isClosed)
+      }))
+
+    it.effect("echoes 4 MiB across the 256 KiB window in pieces that split frames anywhere", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* memorySessionPair(noKeepAlive, noKeepAlive, { split: primewise })
+        yield* Effect.forkChild(echoServer(server))
+        const payload = pattern(4 * MiB, 7)
+        assert.isTrue((yield* roundTrip(client, payload)).equals(payload))
+      }))
+
+    it.effect("moves no byte until the pair's scheduler runs the delivery", () =>
+      Effect.gen(function*() {
+        const tasks: Array<() => void> = []
+        const runAll = () => {
+          for (let task = tasks.shift(); task !== undefined; task = tasks.shift()) task()
+        }
+        const { client, pair, server } = yield* memorySessionPair(noKeepAlive, noKeepAlive, {
+          schedule: (task) => tasks.push(task)
+        })
+        const stream = yield* client.open
+        yield* stream.write(Buffer.from("hello"))
+        yield* flush()
+        assert.strictEqual(pair.server.bytesRead, 0, "nothing delivered before the scheduler runs")
+        assert.isAbove(pair.client.writableLength, 0, "the SYN and the data wait in the writer's queue")
+        runAll()
+        assert.strictEqual(pair.client.writableLength, 0)
+        const accepted = yield* server.accept
+        assert.strictEqual(Buffer.from((yield* accepted.read)!).toString(), "hello")
+      }))
+
+    it.effect("a peer that stops reading holds the writer at maxWriteBuffer; the write fails with WriteTimeout 10 s later", () =>
+      Effect.gen(function*() {
+        // A 16 MiB window, so it is the transport, not the window, that stops the writer.
+        const wide = { ...noKeepAlive, maxStreamWindowSize: 16 * MiB }
+        const { client, pair, server } = yield* memorySessionPair(wide, wide)
+        const stream = yield* client.open
+        yield* stream.write(Buffer.from("hello"))
+        yield* server.accept
+        yield* flush()
+        pair.server.pause()
+        const writer = yield* Effect.forkChild(stream.write(new Uint8Array(4 * MiB)))
+        yield* flush()
+        assert.isUndefined(poll(writer))
+        assert.isAbove(pair.client.writableLength, client.config.maxWriteBuffer)
+        assert.isAtMost(pair.client.writableLength, client.config.maxWriteBuffer + 64 * KiB + 12)
+        yield* TestClock.adjust("9999 millis")
+        yield* flush()
+        assert.isUndefined(poll(writer))
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* failureOf(writer)).reason, "WriteTimeout")
+      }))
+
+    it.effect("a severed link: keepalive closes the session 30 s + 10 s in, failing a parked read", () =>
+      Effect.gen(function*() {
+        const { client, pair, server } = yield* memorySessionPair({}, noKeepAlive)
+        const stream = yield* client.open
+        yield* stream.write(Buffer.from("x"))
+        yield* server.accept
+        const reader = yield* Effect.forkChild(stream.read)
+        pair.sever()
+        yield* TestClock.adjust("39999 millis")
+        yield* flush()
+        assert.isFalse(client.isClosed, "the ping may take up to 10 s")
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* client.closed).reason, "KeepAliveTimeout")
+        assert.strictEqual((yield* failureOf(reader)).reason, "KeepAliveTimeout")
+        assert.isFalse(server.isClosed, "the far end heard nothing")
+      }))
+
+    it.effect("the peer's end closes the session with ConnectionLost (EOF); a reset, with the reset's message", () =>
+      Effect.gen(function*() {
+        const ended = yield* memoryPair()
+        const a = yield* Session.make(ended.client, { role: "client", ...noKeepAlive })
+        ended.server.end()
+        const eof = yield* a.closed
+        assert.deepStrictEqual([eof.reason, eof.detail], ["ConnectionLost", "EOF"])
+        assert.isTrue(ended.client.destroyed)
+
+        const reset = yield* memoryPair()
+        const b = yield* Session.make(reset.client, { role: "client", ...noKeepAlive })
+        reset.server.reset()
+        const error = yield* b.closed
+        assert.deepStrictEqual([error.reason, error.detail], ["ConnectionLost", "read ECONNRESET"])
+      }))
   })
 })

@@ -1,12 +1,15 @@
 /**
- * Shared helpers for the yamux suites: loopback socket pairs, sessions on both ends and a
- * scripted raw peer that writes hand-made frames and records what our Session sends.
+ * Shared helpers for the yamux suites: loopback socket pairs and in-memory pairs, sessions on
+ * both ends and a scripted raw peer that writes hand-made frames and records what our Session
+ * sends.
  *
  * Nothing here sleeps: `flush` only lets the event loop deliver bytes between TestClock steps.
  */
 import { Effect, Fiber } from "effect"
 import type { Exit, Scope } from "effect"
 import * as net from "node:net"
+import type { ByteTransport } from "../../src/wire/ByteTransport.ts"
+import * as MemoryTransport from "../../src/wire/MemoryTransport.ts"
 import { encodeHeader, FrameDecoder, typeData, typePing, typeWindowUpdate } from "../../src/yamux/Frame.ts"
 import type { FrameHandler } from "../../src/yamux/Frame.ts"
 import * as Session from "../../src/yamux/Session.ts"
@@ -75,6 +78,30 @@ export const socketPair: Effect.Effect<{ readonly client: net.Socket; readonly s
       })
   )
 
+/** A connected in-memory pair, destroyed with the Scope. */
+export const memoryPair = (options: MemoryTransport.PairOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.sync(() => MemoryTransport.makePair(options)),
+    (pair) =>
+      Effect.sync(() => {
+        pair.client.destroy()
+        pair.server.destroy()
+      })
+  )
+
+/** Two sessions talking over an in-memory pair. */
+export const memorySessionPair = (
+  clientOptions: Partial<Session.MakeOptions> = {},
+  serverOptions: Partial<Session.MakeOptions> = {},
+  pairOptions: MemoryTransport.PairOptions = {}
+) =>
+  Effect.gen(function*() {
+    const pair = yield* memoryPair(pairOptions)
+    const client = yield* Session.make(pair.client, { ...clientOptions, role: "client" })
+    const server = yield* Session.make(pair.server, { ...serverOptions, role: "server" })
+    return { client, server, pair }
+  })
+
 /** Two sessions talking over a loopback pair. */
 export const sessionPair = (
   clientOptions: Partial<Session.MakeOptions> = {},
@@ -103,7 +130,7 @@ export interface RecordedFrame {
  * The far end of a Session, driven by hand. It decodes everything our Session writes into
  * `frames` and writes whatever bytes the test scripts.
  */
-export class RawPeer implements FrameHandler {
+export class RawPeer<T extends ByteTransport = net.Socket> implements FrameHandler {
   readonly frames: Array<RecordedFrame> = []
   readonly received: Array<Buffer> = []
   closed = false
@@ -111,12 +138,12 @@ export class RawPeer implements FrameHandler {
   answerPings = false
   private readonly decoder = new FrameDecoder(this, 0xffffffff)
   private current: { type: number; flags: number; streamId: number; length: number; pieces: Array<Buffer> } | undefined
-  readonly socket: net.Socket
+  readonly socket: T
 
-  constructor(socket: net.Socket) {
+  constructor(socket: T) {
     this.socket = socket
-    socket.on("data", (chunk: Buffer) => {
-      this.received.push(chunk)
+    socket.on("data", (chunk: Uint8Array) => {
+      this.received.push(Buffer.from(chunk))
       this.decoder.push(chunk)
     })
     socket.on("error", () => {})
