@@ -80,6 +80,33 @@ export class ChunkQueue {
     return true
   }
 
+  /**
+   * Takes bytes [headOffset, end) off the queue as the views of the chunks that hold them, copying nothing:
+   * for a caller that makes them contiguous a slice at a time. Counts them as copied.
+   */
+  takeParts(end: number): Array<Uint8Array> {
+    const chunks = this.chunks
+    const parts: Array<Uint8Array> = []
+    const size = end - this.headOffset
+    let at = this.headOffset
+    let cStart = 0
+    let i = this.first
+    for (;; i++) {
+      const c = chunks[i]!
+      const cEnd = cStart + c.length
+      if (cEnd >= end) {
+        parts.push(c.subarray(at - cStart, end - cStart))
+        break
+      }
+      parts.push(c.subarray(at - cStart))
+      at = cStart = cEnd
+    }
+    if (end === cStart + chunks[i]!.length) this.consume(i + 1 - this.first, end, 0)
+    else this.consume(i - this.first, cStart, end - cStart)
+    if (parts.length > 1) this.copied += size
+    return parts
+  }
+
   /** Drops `count` whole chunks totalling `bytes`; the value's end is at `offset` in the new head chunk. */
   private consume(count: number, bytes: number, offset: number): void {
     const chunks = this.chunks

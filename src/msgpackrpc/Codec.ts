@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { CodecError } from "./CodecError.ts"
-import { Decoder, type DecoderOptions, Ext, type Value } from "./Decoder.ts"
+import { Decoder, type DecoderOptions, Ext, type Value, Yield } from "./Decoder.ts"
 import { sharedEncoder } from "./Encoder.ts"
 
 /**
@@ -127,7 +127,8 @@ export const parseResponseHeader = (v: Value): ResponseHeader | CodecError => {
  * drain `next` until `undefined`, call `end` when the peer closes.
  *
  * **Gotchas**: errors are sticky, as the stream is desynchronised; `end` reports `Truncated` when the stream
- * stops after a header without its body, or inside a value.
+ * stops after a header without its body, or inside a value. `step` is `next` for callers that give the event
+ * loop a turn while a large message decodes (see `Decoder.step`).
  *
  * @category constructors
  * @since 0.1.0
@@ -155,16 +156,26 @@ export class MessageReader<H> {
 
   /** The next complete message, `undefined` when more input is needed, or the stream's error. */
   next(): Message<H> | undefined | CodecError {
+    return this.read(false) as Message<H> | undefined | CodecError
+  }
+
+  /** `next`, or `Yield` while a large header or body is decoded a slice at a time (see `Decoder.step`). */
+  step(): Message<H> | undefined | CodecError | typeof Yield {
+    return this.read(true)
+  }
+
+  private read(sliced: boolean): Message<H> | undefined | CodecError | typeof Yield {
     if (this.failure !== undefined) return this.failure
     if (this.header === undefined) {
-      const v = this.decoder.next()
-      if (v === undefined) return undefined
+      const v = sliced ? this.decoder.step() : this.decoder.next()
+      if (v === undefined || v === Yield) return v
       if (v instanceof CodecError) return this.fail(v)
       const header = this.parse(v)
       if (header instanceof CodecError) return this.fail(header)
       this.header = header
     }
-    const body = this.decoder.next()
+    const body = sliced ? this.decoder.step() : this.decoder.next()
+    if (body === Yield) return body
     // After `end`, an undecoded header left with no bytes after it is a message cut short, whether or not
     // the header had been read out before `end` was called.
     if (body === undefined) return this.ended ? this.fail(truncatedAfterHeader()) : undefined
@@ -180,7 +191,10 @@ export class MessageReader<H> {
     if (this.failure !== undefined) return this.failure
     const e = this.decoder.end()
     if (e !== undefined) return this.fail(e)
-    if (this.header !== undefined && this.decoder.bufferedBytes === 0) return this.fail(truncatedAfterHeader())
+    // A body that `step` is still decoding has all its bytes: it is not cut short.
+    if (this.header !== undefined && this.decoder.bufferedBytes === 0 && !this.decoder.decoding) {
+      return this.fail(truncatedAfterHeader())
+    }
     return undefined
   }
 

@@ -12,7 +12,12 @@
  * 3. Once the scanner finds the end of a value, its bytes are made contiguous exactly once: a zero-copy
  *    `subarray` when it lies in one chunk, otherwise a single concatenation (counted in `bytesCopied`).
  * 4. A `ValueReader` decodes that contiguous view (the value model is in `Value.ts`, the string and key
- *    rules in `ValueReader.ts`).
+ *    rules in `ValueReader.ts`). With `step`, a large value is decoded by a `SlicedReader` instead, a slice
+ *    at a time, so the caller can let the event loop run between slices.
+ *
+ * **Budget**: the scanner also charges what the value will build (`maxDecodedBytes`, default 256 MiB), at
+ * each header and before anything is built, so a few bytes that declare millions of elements fail with
+ * `TooLarge` at once (see `DecoderOptions`).
  *
  * This module is the public face of the decoder: it re-exports the value model and the options.
  *
@@ -22,10 +27,19 @@ import { ChunkQueue } from "./ChunkQueue.ts"
 import { CodecError } from "./CodecError.ts"
 import { type DecoderOptions, type Limits, limitsOf } from "./DecoderOptions.ts"
 import { Scanner } from "./Scanner.ts"
+import { SlicedReader, Yield } from "./SlicedReader.ts"
 import type { Value } from "./Value.ts"
 import { sharedReader } from "./ValueReader.ts"
 
-export { DefaultMaxBufferedBytes, DefaultMaxDepth, DefaultMaxMessageBytes } from "./DecoderOptions.ts"
+export {
+  DecodedCost,
+  DefaultMaxBufferedBytes,
+  DefaultMaxDecodedBytes,
+  DefaultMaxDepth,
+  DefaultMaxMessageBytes,
+  DefaultSliceBytes
+} from "./DecoderOptions.ts"
+export { Yield } from "./SlicedReader.ts"
 export type { DecoderOptions } from "./DecoderOptions.ts"
 export { asBytes, Ext } from "./Value.ts"
 export type { Value } from "./Value.ts"
@@ -64,6 +78,8 @@ export class Decoder {
   private failure: CodecError | undefined = undefined
   /** A push that overflowed maxBufferedBytes; reported once the values before it are drained. */
   private overflow: CodecError | undefined = undefined
+  /** The value `step` is decoding a slice at a time. */
+  private sliced: SlicedReader | undefined = undefined
 
   constructor(options?: DecoderOptions) {
     this.limits = limitsOf(options)
@@ -73,6 +89,11 @@ export class Decoder {
   /** Bytes pushed and not yet returned as values. */
   get bufferedBytes(): number {
     return this.input.bufferedBytes
+  }
+
+  /** True while `step` has returned `Yield` for a value it has not finished. */
+  get decoding(): boolean {
+    return this.sliced !== undefined
   }
 
   /** Bytes copied to make values contiguous (only values that straddle chunks are copied, each once). */
@@ -98,6 +119,36 @@ export class Decoder {
    * exhausted); a `CodecError` when the stream is malformed or, after `end`, truncated.
    */
   next(): Value | undefined | CodecError {
+    if (this.sliced !== undefined) return this.resume(Infinity) as Value | CodecError
+    const end = this.find()
+    return typeof end === "number" ? this.read(end) : end
+  }
+
+  /**
+   * `next`, but a large value (size plus decoded cost over `sliceBytes`) is decoded a slice at a time:
+   * `Yield` means "partly done: let the event loop run, then call `step` again". `push` and `end` may be
+   * called between slices; `next` finishes the value at once.
+   *
+   * ```ts
+   * const pull = (): Effect.Effect<Value, CodecError> => {
+   *   const v = decoder.step()
+   *   if (v === Yield) return Effect.flatMap(Effect.yieldNow, pull)
+   *   ...
+   * }
+   * ```
+   */
+  step(): Value | undefined | CodecError | typeof Yield {
+    if (this.sliced !== undefined) return this.resume(this.limits.sliceBytes)
+    const end = this.find()
+    if (typeof end !== "number") return end
+    if (end - this.input.headOffset + this.scanner.cost <= this.limits.sliceBytes) return this.read(end)
+    this.sliced = new SlicedReader()
+    this.sliced.start(this.input.takeParts(end), this.limits.maxDecodedBytes - this.scanner.cost)
+    return this.resume(this.limits.sliceBytes)
+  }
+
+  /** The end of the next value, once it is all buffered; else what `next` returns. */
+  private find(): number | undefined | CodecError {
     if (this.failure !== undefined) return this.failure
     const input = this.input
     if (input.bufferedBytes === 0) return this.overflow !== undefined ? this.fail(this.overflow) : undefined
@@ -107,17 +158,31 @@ export class Decoder {
     } catch (e) {
       return this.fail(e)
     }
-    if (end < 0) {
-      if (this.overflow !== undefined) return this.fail(this.overflow)
-      return this.ended ? this.fail(this.truncated()) : undefined
-    }
+    if (end >= 0) return end
+    if (this.overflow !== undefined) return this.fail(this.overflow)
+    return this.ended ? this.fail(this.truncated()) : undefined
+  }
+
+  /** Decodes the value that ends at `end` at once. */
+  private read(end: number): Value | CodecError {
+    const input = this.input
     const owned = input.take(end)
     try {
-      return sharedReader.read(input.taken, owned)
+      return sharedReader.read(input.taken, owned, this.limits.maxDecodedBytes - this.scanner.cost)
     } catch (e) {
       return this.fail(e)
     } finally {
       input.taken = EMPTY
+    }
+  }
+
+  private resume(work: number): Value | CodecError | typeof Yield {
+    try {
+      const v = this.sliced!.slice(work)
+      if (v !== Yield) this.sliced = undefined
+      return v
+    } catch (e) {
+      return this.fail(e)
     }
   }
 
@@ -148,6 +213,7 @@ export class Decoder {
   private fail(e: unknown): CodecError {
     if (!(e instanceof CodecError)) throw e
     this.failure = e
+    this.sliced = undefined
     this.input.clear()
     return e
   }

@@ -7,20 +7,28 @@
  * walked once, so a 16 MiB value fed in 64 KiB chunks costs 256 short steps, not 256 re-parses.
  *
  * Limits are checked on the declared lengths as soon as a header is read: a `str32` claiming 4 GiB fails
- * with `TooLarge` before any of its payload is buffered. Once a value is found whole, its framing and depth
- * are valid, which is what lets the readers skip bounds checks.
+ * with `TooLarge` before any of its payload is buffered, and an `array32` claiming 60 million elements fails
+ * the decoding budget (`maxDecodedBytes`) before any of them is read, let alone built. Once a value is found
+ * whole, its framing and depth are valid and its cost is known, which is what lets the readers skip bounds
+ * checks and budget checks (but one: a str that is not UTF-8, see `ValueReader`).
  *
  * @since 0.1.0
  */
 import type { ChunkQueue } from "./ChunkQueue.ts"
 import { CodecError } from "./CodecError.ts"
-import type { Limits } from "./DecoderOptions.ts"
+import { DecodedCost, type Limits, overBudget } from "./DecoderOptions.ts"
 
 const LenNone = 0
 const LenPayload = 1
 const LenExt = 2
 const LenArray = 3
 const LenMap = 4
+const LenBin = 5
+
+/** What a container, a byte array and an ext cost beyond the slot every value is charged on its own. */
+const ContainerExtra = DecodedCost.container - DecodedCost.value
+const BytesExtra = DecodedCost.bytes - DecodedCost.value
+const ExtExtra = DecodedCost.bytes + DecodedCost.container - DecodedCost.value
 
 export class Scanner {
   private readonly limits: Limits
@@ -33,6 +41,8 @@ export class Scanner {
   private stackTop = 0
   /** Sum of the stack: every pending item is at least one byte, which bounds claims of huge containers. */
   private pendingItems = 0
+  /** Decoded cost charged so far (see `DecoderOptions.maxDecodedBytes`); the whole value's once found. */
+  cost = 0
 
   constructor(limits: Limits) {
     this.limits = limits
@@ -51,6 +61,7 @@ export class Scanner {
       this.stack[0] = 1
       this.stackTop = 0
       this.pendingItems = 1
+      this.cost = DecodedCost.value
     }
     const chunks = input.chunks
     const stack = this.stack
@@ -61,10 +72,13 @@ export class Scanner {
     let cStart = this.scanChunkStart
     let top = this.stackTop
     let pending = this.pendingItems
+    let cost = this.cost
+    const maxCost = this.limits.maxDecodedBytes
     for (;;) {
       if (top < 0) {
         if (pos <= input.endAbs) {
           this.scanning = false
+          this.cost = cost
           return pos
         }
         break
@@ -80,12 +94,15 @@ export class Scanner {
       let len = 0
       let count = 0
       let lenKind = LenNone
+      let extra = 0
       if (b <= 0x7f || b >= 0xe0) {
         // fixint
       } else if (b <= 0x8f) {
         count = (b & 0x0f) * 2
+        extra = ContainerExtra + count * DecodedCost.value
       } else if (b <= 0x9f) {
         count = b & 0x0f
+        extra = ContainerExtra + count * DecodedCost.value
       } else if (b <= 0xbf) {
         len = b & 0x1f
       } else {
@@ -95,16 +112,25 @@ export class Scanner {
           case 0xc3:
             break
           case 0xc4:
+            hdr = 2
+            lenKind = LenBin
+            break
+          case 0xc5:
+            hdr = 3
+            lenKind = LenBin
+            break
+          case 0xc6:
+            hdr = 5
+            lenKind = LenBin
+            break
           case 0xd9:
             hdr = 2
             lenKind = LenPayload
             break
-          case 0xc5:
           case 0xda:
             hdr = 3
             lenKind = LenPayload
             break
-          case 0xc6:
           case 0xdb:
             hdr = 5
             lenKind = LenPayload
@@ -141,18 +167,23 @@ export class Scanner {
             break
           case 0xd4:
             len = 2
+            extra = ExtExtra
             break
           case 0xd5:
             len = 3
+            extra = ExtExtra
             break
           case 0xd6:
             len = 5
+            extra = ExtExtra
             break
           case 0xd7:
             len = 9
+            extra = ExtExtra
             break
           case 0xd8:
             len = 17
+            extra = ExtExtra
             break
           case 0xdc:
             hdr = 3
@@ -179,9 +210,21 @@ export class Scanner {
         if (lenKind !== LenNone) {
           if (pos + hdr > input.endAbs) break
           const n = readLength(chunks, ci, cStart, pos + 1, lenKind === LenExt ? hdr - 2 : hdr - 1)
-          if (lenKind === LenArray) count = n
-          else if (lenKind === LenMap) count = n * 2
-          else len = n
+          if (lenKind === LenArray || lenKind === LenMap) {
+            count = lenKind === LenArray ? n : n * 2
+            extra = ContainerExtra + count * DecodedCost.value
+          } else {
+            len = n
+            if (lenKind === LenBin) extra = BytesExtra
+            else if (lenKind === LenExt) extra = ExtExtra
+          }
+        }
+      }
+      if (extra !== 0) {
+        // Charged at the header, before the elements are read: a declared count costs at once.
+        cost += extra
+        if (cost > maxCost) {
+          throw new CodecError({ reason: "TooLarge", message: overBudget(cost, this.limits) })
         }
       }
       stack[top] = stack[top]! - 1
@@ -207,6 +250,7 @@ export class Scanner {
     this.scanChunkStart = cStart
     this.stackTop = top
     this.pendingItems = pending
+    this.cost = cost
     return -1
   }
 }

@@ -9,6 +9,9 @@
  * failure (transport, malformed bytes, a reply for another `Seq`, EOF) leaves
  * the stream out of step: the owner must discard it.
  *
+ * A large reply is decoded a slice at a time, giving the event loop a turn
+ * between slices (`Decoder.step`).
+ *
  * @since 0.1.0
  */
 import { Effect } from "effect"
@@ -16,7 +19,7 @@ import { MuxError } from "../mux/MuxError.ts"
 import type { MuxStream } from "../mux/MuxSession.ts"
 import { ResponseReader } from "./Codec.ts"
 import { CodecError } from "./CodecError.ts"
-import type { DecoderOptions, Value } from "./Decoder.ts"
+import { type DecoderOptions, type Value, Yield } from "./Decoder.ts"
 import { sharedEncoder } from "./Encoder.ts"
 import { RemoteError } from "./RemoteError.ts"
 
@@ -76,7 +79,9 @@ export class StreamClient {
 
   /** Reads until a whole response is in, pulling chunks only when the reader needs them. */
   private reply(method: string, seq: number): Effect.Effect<Value, CallError> {
-    const message = this.reader.next()
+    const message = this.reader.step()
+    // A large reply: let other fibers and the event loop run between slices of its decoding.
+    if (message === Yield) return Effect.flatMap(Effect.yieldNow, () => this.reply(method, seq))
     if (message === undefined) {
       return Effect.flatMap(this.stream.read, (chunk) => {
         if (chunk === undefined) {

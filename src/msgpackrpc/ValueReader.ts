@@ -13,10 +13,15 @@
  * **Bytes**: a `Uint8Array` never aliases a pushed chunk (the caller may reuse it); a large one shares the
  * decoder's private copy of the value instead of being copied again.
  *
+ * **Budget**: the scanner has charged every value by its header; only a str whose bytes are not UTF-8, which
+ * becomes a byte array rather than a string, costs more than it was charged. The reader charges that
+ * difference against what is left of the budget before it allocates the array.
+ *
  * @since 0.1.0
  */
 import { isUtf8 } from "node:buffer"
 import { CodecError } from "./CodecError.ts"
+import { DecodedCost } from "./DecoderOptions.ts"
 import { MaxCachedStringBytes, sharedStringCache, type StringCache } from "./StringCache.ts"
 import { Ext, type Value } from "./Value.ts"
 
@@ -27,12 +32,16 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const ShareBytesThreshold = 1024
 /** Short ASCII is built in JS up to this many bytes; a TextDecoder call costs more below it. */
 const MaxJsStringBytes = 16
+/** What a str that becomes a byte array costs beyond the string the scanner charged it as. */
+const RawBytesExtra = DecodedCost.bytes - DecodedCost.value
 
 export class ValueReader {
   protected bytes: Uint8Array = EMPTY
   protected pos = 0
   private owned = false
   private dataView: DataView | undefined = undefined
+  /** What is left of the decoding budget for costs the scanner could not see. */
+  private allowance = 0
   private readonly cache: StringCache
   private busy = false
 
@@ -40,15 +49,15 @@ export class ValueReader {
     this.cache = cache
   }
 
-  /** Decodes the value that fills `bytes`; `owned` says whether `bytes` is a private copy that may be shared. */
-  read(bytes: Uint8Array, owned: boolean): Value {
+  /**
+   * Decodes the value that fills `bytes`. `owned` says whether `bytes` is a private copy that may be shared;
+   * `allowance` is the decoding budget left after the scanner's charges.
+   */
+  read(bytes: Uint8Array, owned: boolean, allowance: number): Value {
     // Only a setter planted on Object.prototype could re-enter; give it its own reader rather than our state.
-    if (this.busy) return new ValueReader(this.cache).read(bytes, owned)
+    if (this.busy) return new ValueReader(this.cache).read(bytes, owned, allowance)
     this.busy = true
-    this.bytes = bytes
-    this.pos = 0
-    this.owned = owned
-    this.dataView = undefined
+    this.load(bytes, owned, allowance)
     try {
       return this.value()
     } finally {
@@ -56,6 +65,14 @@ export class ValueReader {
       this.dataView = undefined
       this.busy = false
     }
+  }
+
+  protected load(bytes: Uint8Array, owned: boolean, allowance: number): void {
+    this.bytes = bytes
+    this.pos = 0
+    this.owned = owned
+    this.allowance = allowance
+    this.dataView = undefined
   }
 
   private view(): DataView {
@@ -194,8 +211,18 @@ export class ValueReader {
     const view = this.bytes.subarray(start, end)
     // Not UTF-8: Go's []byte (or a string holding arbitrary bytes), so keep the bytes. Checked first because
     // binary payloads are the common case for large raws, and a fatal decoder's throw costs more than the check.
-    if (!isUtf8(view)) return this.share(view)
+    if (!isUtf8(view)) return this.rawBytes(view)
     return utf8Decoder.decode(view)
+  }
+
+  private rawBytes(view: Uint8Array): Uint8Array {
+    if ((this.allowance -= RawBytesExtra) < 0) {
+      throw new CodecError({
+        reason: "TooLarge",
+        message: `value's raw strings that are not UTF-8 would build byte arrays over maxDecodedBytes`
+      })
+    }
+    return this.share(view)
   }
 
   private bin(len: number): Uint8Array {

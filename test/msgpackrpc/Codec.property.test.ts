@@ -11,7 +11,7 @@ import {
   ResponseReader
 } from "../../src/msgpackrpc/Codec.ts"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
-import { type DecoderOptions, Ext, type Value } from "../../src/msgpackrpc/Decoder.ts"
+import { type DecoderOptions, Ext, type Value, Yield } from "../../src/msgpackrpc/Decoder.ts"
 import { encode, Encoder } from "../../src/msgpackrpc/Encoder.ts"
 import { someString, chunkSizes, concat, damaged, encodable, expected, hex, intEdges, split, wellFormed, wire } from "./arbitraries.ts"
 
@@ -35,16 +35,29 @@ interface Outcome<H> {
 
 /**
  * Feeds `chunks` to `reader`, draining after the pushes `drains` selects (cycled; the entry after the last
- * chunk says whether to drain before `end`), then ends the input and drains what is left.
+ * chunk says whether to drain before `end`), then ends the input and drains what is left. `sliced` drains
+ * with `step`, slice after slice, instead of `next`.
  */
-const read = <H>(reader: MessageReader<H>, chunks: ReadonlyArray<Uint8Array>, drains: ReadonlyArray<boolean>): Outcome<H> => {
+const read = <H>(
+  reader: MessageReader<H>,
+  chunks: ReadonlyArray<Uint8Array>,
+  drains: ReadonlyArray<boolean>,
+  sliced = false
+): Outcome<H> => {
   const messages: Array<Message<H>> = []
   let error: CodecError | undefined = undefined
   let maxWaiting = 0
+  const pull = (): Message<H> | undefined | CodecError => {
+    if (!sliced) return reader.next()
+    for (;;) {
+      const m = reader.step()
+      if (m !== Yield) return m
+    }
+  }
   const drain = (): void => {
     while (error === undefined) {
       const before = reader.bufferedBytes
-      const m = reader.next()
+      const m = pull()
       if (m === undefined) {
         maxWaiting = Math.max(maxWaiting, reader.bufferedBytes)
         return
@@ -182,6 +195,24 @@ describe("Codec properties", () => {
         assert.isAtMost(chunked.maxWaiting, (options.maxMessageBytes ?? Infinity) + HeaderSlack - 1)
       }),
       { numRuns: 500 }
+    )
+  })
+
+  it("step reads the same messages and error as next, at any sliceBytes and chunking", () => {
+    const message = fc.tuple(header, wire({ oracle: false })).map(([h, b]) => concat([h.bytes, b.bytes]))
+    const input = fc.oneof(
+      { weight: 3, arbitrary: fc.array(message, { minLength: 1, maxLength: 3 }).map(concat) },
+      { weight: 1, arbitrary: damaged(fc.array(message, { minLength: 1, maxLength: 3 }).map(concat)) }
+    )
+    fc.assert(
+      fc.property(input, fc.integer({ min: 1, max: 200 }), fc.boolean(), chunkSizes, drainsArb, (bytes, sliceBytes, requests, sizes, drains) => {
+        const make = (options?: DecoderOptions) => (requests ? new RequestReader(options) : new ResponseReader(options))
+        const whole = read<unknown>(make(), [bytes], [true])
+        const sliced = read<unknown>(make({ sliceBytes }), split(bytes, sizes), drains, true)
+        assert.deepStrictEqual(sliced.messages, whole.messages)
+        assert.strictEqual(errorText(sliced.error), errorText(whole.error))
+      }),
+      { numRuns: 400 }
     )
   })
 

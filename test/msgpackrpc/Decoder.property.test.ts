@@ -2,9 +2,10 @@ import { decodeMulti, encode as oracleEncode, ExtData } from "@msgpack/msgpack"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
-import { decode, Decoder, type DecoderOptions, Ext, type Value } from "../../src/msgpackrpc/Decoder.ts"
+import { decode, Decoder, type DecoderOptions, Ext, type Value, Yield } from "../../src/msgpackrpc/Decoder.ts"
 import { encode } from "../../src/msgpackrpc/Encoder.ts"
 import {
+  amplifier,
   chunkSizes,
   concat,
   encodable,
@@ -349,6 +350,95 @@ describe("Decoder properties", () => {
         assert.fail("never refused")
       }),
       { numRuns: 300 }
+    )
+  })
+})
+
+describe("Decoder properties: the decoding budget and slices", () => {
+  it("refuses an amplifying value at the header that breaks the budget, before the rest arrives and before anything is built", () => {
+    fc.assert(
+      fc.property(amplifier, fc.integer({ min: 8, max: 1 << 22 }), chunkSizes, (item, maxDecodedBytes, sizes) => {
+        // maxMessageBytes out of the way: only the budget refuses.
+        const decoder = new Decoder({ maxDecodedBytes, maxMessageBytes: 2 ** 40 })
+        const breaking = item.charges.find(([, cost]) => cost > maxDecodedBytes)?.[0]
+        const scanned = item.charges[item.charges.length - 1]![1]
+        let pushed = 0
+        for (const chunk of split(item.bytes, sizes)) {
+          decoder.push(chunk)
+          pushed += chunk.length
+          const v = decoder.next()
+          if (v instanceof CodecError) {
+            assert.strictEqual(v.reason, "TooLarge")
+            assert.include(v.message, "maxDecodedBytes")
+            assert.strictEqual(decoder.bufferedBytes, 0)
+            if (breaking === undefined) {
+              // Only strs that turn out not to be UTF-8 are charged after the scan, when the value is read.
+              assert.isTrue(item.complete && pushed === item.bytes.length, "refused a value within the budget")
+              assert.isAbove(scanned + item.rawBytes * 248, maxDecodedBytes)
+            } else {
+              assert.isAtLeast(pushed, breaking, "refused before the breaking header arrived")
+              assert.isBelow(pushed - chunk.length, breaking, "not refused when the breaking header arrived")
+              assert.strictEqual(decoder.bytesCopied, 0, "bytes were gathered for a refused value")
+            }
+            return
+          }
+          if (v !== undefined) {
+            assert.isUndefined(breaking, "a value over the budget was returned")
+            assert.isAtMost(scanned + item.rawBytes * 248, maxDecodedBytes)
+            assert.isTrue(item.complete)
+            return
+          }
+          check(breaking === undefined || pushed < breaking, "not refused although its breaking header arrived")
+        }
+        assert.isFalse(item.complete && breaking === undefined, "a complete value within the budget never came")
+      }),
+      { numRuns: 600 }
+    )
+  })
+
+  it("step gives the same values and error as next at any sliceBytes and chunking, even with pushes and end between slices", () => {
+    const input = fc.oneof(
+      { weight: 1, arbitrary: hostile },
+      { weight: 2, arbitrary: fc.array(wire({ oracle: false }), { minLength: 1, maxLength: 4 }).map((vs) => concat(vs.map((v) => v.bytes))) },
+      { weight: 1, arbitrary: amplifier.map((a) => a.bytes) }
+    )
+    fc.assert(
+      fc.property(input, fc.integer({ min: 1, max: 300 }), chunkSizes, drainsArb, (bytes, sliceBytes, sizes, pushEarly) => {
+        const options = { maxDecodedBytes: 1 << 16 }
+        const reference = run(new Decoder(options), [bytes], [true])
+        const decoder = new Decoder({ ...options, sliceBytes })
+        const chunks = split(bytes, sizes)
+        const values: Array<Value> = []
+        let error: CodecError | undefined
+        let next = 0
+        let turn = 0
+        const drain = (): void => {
+          while (error === undefined) {
+            const v = decoder.step()
+            if (v === undefined) return
+            if (v === Yield) {
+              check(decoder.decoding, "Yield while nothing is being decoded")
+              // Between slices, input may arrive and end may be called.
+              if (pushEarly[turn++ % pushEarly.length] && next < chunks.length) decoder.push(chunks[next++]!)
+              continue
+            }
+            if (v instanceof CodecError) error = v
+            else values.push(v)
+          }
+        }
+        while (next < chunks.length && error === undefined) {
+          decoder.push(chunks[next++]!)
+          drain()
+        }
+        if (error === undefined) {
+          const atEnd = decoder.end()
+          drain()
+          if (atEnd !== undefined) check(error === atEnd, "end() and step() disagree about the error")
+        }
+        assert.deepStrictEqual(values, reference.values)
+        assert.strictEqual(errorText(error), errorText(reference.error))
+      }),
+      { numRuns: 600 }
     )
   })
 })

@@ -379,3 +379,104 @@ export const hostile: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 80 }) },
   { weight: 5, arbitrary: damaged(fc.array(wire({ oracle: false }), { minLength: 1, maxLength: 4 }).map((vs) => concat(vs.map((v) => v.bytes)))) }
 )
+
+// -------------------------------------------------------------------------------------------------
+// Amplifying shapes: few bytes on the wire, many values once decoded
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * A value that is small on the wire and large once built (wide and deep nil arrays, nested empty maps,
+ * empty byte arrays and exts, huge declared counts with short bodies), with what the decoding budget
+ * charges at each of its headers, so a test knows where a budget must refuse it.
+ */
+export interface Amplifier {
+  readonly bytes: Uint8Array
+  /** `[end of header, cost charged so far]` for each header that is charged, in order. */
+  readonly charges: ReadonlyArray<readonly [number, number]>
+  /** Whether every declared element is present, so the value is complete. */
+  readonly complete: boolean
+  /** Strs that are not UTF-8, charged as byte arrays only when read. */
+  readonly rawBytes: number
+}
+
+/** One element of the wide container: its bytes, and `[end of header in it, cost beyond the slot]`s. */
+interface Element {
+  readonly bytes: Uint8Array
+  readonly charges: ReadonlyArray<readonly [number, number]>
+  readonly raw: boolean
+}
+
+const element = (hexBytes: string, charges: ReadonlyArray<readonly [number, number]>, raw = false): Element => ({
+  bytes: Uint8Array.from(Buffer.from(hexBytes, "hex")),
+  charges,
+  raw
+})
+
+/** Leaves; the costs mirror `DecodedCost` (8 a value, 64 a container, 256 a byte array, 320 an ext). */
+const amplifyingElement: fc.Arbitrary<Element> = fc.constantFrom(
+  element("c0", []),
+  element("90", [[1, 56]]),
+  element("80", [[1, 56]]),
+  element("c400", [[2, 248]]),
+  element("d40100", [[1, 312]]),
+  element("a161", []),
+  element("a1ff", [], true),
+  // A map with one key (two values) whose value is an empty map.
+  element("81a16b80", [[1, 56 + 16], [4, 56]])
+)
+
+/** A container header claiming `n` elements (`map`: entries) that will not follow. */
+const claim = fc.tuple(fc.constantFrom(0xdc, 0xdd, 0xde, 0xdf), fc.integer({ min: 1, max: 2 ** 32 - 1 })).map(([tag, n]) => {
+  const wide = tag === 0xdd || tag === 0xdf
+  const count = wide ? n : n & 0xffff || 1
+  const bytes = new Uint8Array(wide ? 5 : 3)
+  bytes[0] = tag
+  if (wide) new DataView(bytes.buffer).setUint32(1, count)
+  else new DataView(bytes.buffer).setUint16(1, count)
+  const values = tag >= 0xde ? count * 2 : count
+  return { bytes, charges: [[bytes.length, 56 + 8 * values]], raw: false } satisfies Element
+})
+
+export const amplifier: fc.Arbitrary<Amplifier> = fc.record({
+  wrappers: fc.nat({ max: 40 }),
+  wide: fc.boolean(),
+  elements: fc.array(amplifyingElement, { maxLength: 40 }),
+  missing: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 32 - 1 })),
+  last: fc.option(claim, { nil: undefined })
+}).map(({ elements, last, missing, wide, wrappers }) => {
+  const declared = Math.min(wide ? 2 ** 32 - 1 : 0xffff, elements.length + (last === undefined ? 0 : 1) + missing)
+  const head = new Uint8Array(wide ? 5 : 3)
+  head[0] = wide ? 0xdd : 0xdc
+  if (wide) new DataView(head.buffer).setUint32(1, declared)
+  else new DataView(head.buffer).setUint16(1, declared)
+  const parts: Array<Uint8Array> = []
+  const charges: Array<readonly [number, number]> = []
+  let at = 0
+  let cost = 8
+  // Deep: each fixarray(1) wrapper is a container with one element.
+  for (let i = 0; i < wrappers; i++) {
+    parts.push(Uint8Array.of(0x91))
+    at += 1
+    cost += 56 + 8
+    charges.push([at, cost])
+  }
+  parts.push(head)
+  at += head.length
+  cost += 56 + 8 * declared
+  charges.push([at, cost])
+  const body = last === undefined ? elements : [...elements, last]
+  for (const e of body) {
+    for (const [end, extra] of e.charges) {
+      cost += extra
+      charges.push([at + end, cost])
+    }
+    parts.push(e.bytes)
+    at += e.bytes.length
+  }
+  return {
+    bytes: concat(parts),
+    charges,
+    complete: last === undefined && declared === elements.length,
+    rawBytes: elements.filter((e) => e.raw).length
+  }
+})
