@@ -9,6 +9,13 @@
  * failure (transport, malformed bytes, a reply for another `Seq`, EOF) leaves
  * the stream out of step: the owner must discard it.
  *
+ * **Hygiene**: a reply is returned only when its `Seq` is the request's. A
+ * second copy of the previous call's reply is skipped (the stream is then out
+ * of step, but this call is not failed for it); any other `Seq` fails the call
+ * with `InvalidHeader`. `reusable` tells the owner whether the stream may carry
+ * another call: nothing may be left after the reply, in the decoder or unread
+ * on the stream, or the next call would read it as its own reply.
+ *
  * A large reply is decoded a slice at a time, giving the event loop a turn
  * between slices (`Decoder.step`).
  *
@@ -38,6 +45,10 @@ export class StreamClient {
    * cannot have run on the server, so retrying it is safe.
    */
   sent = false
+  /** The `Seq` of the last reply returned, whose duplicate a hostile or broken server might send again. */
+  private lastSeq = -1
+  /** Something arrived that belongs to no call: the stream is not reused. */
+  private outOfStep = false
 
   constructor(stream: MuxStream, streamByte: number | undefined, options?: DecoderOptions) {
     this.stream = stream
@@ -77,6 +88,17 @@ export class StreamClient {
     return i === parts.length - 1 ? write : Effect.flatMap(write, () => this.writeParts(parts, i + 1))
   }
 
+  /**
+   * True when the stream may carry another call: it is open, and nothing
+   * arrived after the last reply (nothing buffered in our decoder or unread on
+   * the stream, no stray reply skipped). A stream that sat idle is checked
+   * again when it is taken, as bytes may have arrived meanwhile.
+   */
+  get reusable(): boolean {
+    return !this.stream.isClosed && !this.outOfStep && this.reader.bufferedBytes === 0 &&
+      this.stream.bufferedBytes === 0
+  }
+
   /** Reads until a whole response is in, pulling chunks only when the reader needs them. */
   private reply(method: string, seq: number): Effect.Effect<Value, CallError> {
     const message = this.reader.step()
@@ -95,11 +117,19 @@ export class StreamClient {
     }
     if (message instanceof CodecError) return Effect.fail(message)
     // Go's client trusts the order; we check, as a reply for another call means the stream is out of step.
-    if (Number(message.header.Seq) !== seq) {
+    const replySeq = message.header.Seq
+    if (replySeq !== seq) {
+      if (replySeq === this.lastSeq) {
+        // The previous call's reply again: it answers nothing we wait for. Skip it, keep reading for ours.
+        this.outOfStep = true
+        return this.reply(method, seq)
+      }
+      this.outOfStep = true
       return Effect.fail(
-        new CodecError({ reason: "InvalidHeader", message: `reply for Seq ${message.header.Seq}, expected ${seq}` })
+        new CodecError({ reason: "InvalidHeader", message: `reply for Seq ${replySeq}, expected ${seq}` })
       )
     }
+    this.lastSeq = seq
     if (message.header.Error !== "") return Effect.fail(new RemoteError({ method, message: message.header.Error }))
     return Effect.succeed(message.body)
   }

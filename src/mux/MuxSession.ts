@@ -28,6 +28,8 @@ export interface MuxStream {
   readonly reset: Effect.Effect<void>
   /** True once the stream can no longer carry a call in both directions. */
   readonly isClosed: boolean
+  /** Bytes received and not yet read: a stream put back idle must have none (stray bytes would answer the next call). */
+  readonly bufferedBytes: number
   /**
    * True when the peer reset this stream we opened before acknowledging it: it refused the
    * open (GoAway, accept backlog, stream limit), so nothing on its side saw our bytes.

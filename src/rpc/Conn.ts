@@ -27,9 +27,12 @@ import type { MuxSession } from "../mux/MuxSession.ts"
 import { StreamClient } from "../msgpackrpc/StreamClient.ts"
 import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
 
-/** Sends our FIN on streams the server already closed (a reset one is gone already). */
+/** FIN for a stream in step or already closed by the server (a reset one is gone already); RST if out of step. */
+const retire = (client: StreamClient): Effect.Effect<void> =>
+  client.reusable || client.stream.isClosed ? client.close : client.reset
+
 const closeAll = (clients: ReadonlyArray<StreamClient>): Effect.Effect<void> =>
-  Effect.forEach(clients, (client) => client.close, { discard: true })
+  Effect.forEach(clients, retire, { discard: true })
 
 /** Callers waiting for a dial or a stream to one server, shared by the pool and that server's Conns. */
 export interface PendingGauge {
@@ -124,11 +127,12 @@ export class Conn {
   private take(): Effect.Effect<StreamClient, MuxError | RpcError> {
     let stale: Array<StreamClient> | undefined
     for (let client = this.free.pop(); client !== undefined; client = this.free.pop()) {
-      if (!client.stream.isClosed) {
+      if (client.reusable) {
         this.inUse++
         return stale === undefined ? Effect.succeed(client) : Effect.as(closeAll(stale), client)
       }
-      // The server FIN'd or reset it while it sat idle: a request on it would get EOF or RST.
+      // The server FIN'd or reset it while it sat idle (a request on it would get EOF or RST), or sent bytes
+      // nobody asked for (the next call would read them as its reply).
       stale ??= []
       stale.push(client)
     }
@@ -198,21 +202,24 @@ export class Conn {
    */
   takeIdle(): StreamClient | undefined {
     const client = this.free[this.free.length - 1]
-    if (client === undefined || client.stream.isClosed) return undefined
+    if (client === undefined || !client.reusable) return undefined
     this.free.pop()
     this.inUse++
     return client
   }
 
-  /** Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. */
+  /**
+   * Consul `returnClient`: keep up to `maxStreams` idle clients, close the rest. A stream with bytes left
+   * after its reply is out of step: never kept, and reset.
+   */
   returnClient(client: StreamClient): Effect.Effect<void> {
-    if (this.free.length < this.maxStreams && this.usable && !client.stream.isClosed) {
+    if (this.free.length < this.maxStreams && this.usable && client.reusable) {
       this.free.push(client)
       this.releaseSlot()
       return Effect.void
     }
     this.releaseSlot()
-    return client.close
+    return retire(client)
   }
 
   /** A client whose call got a remote error is in step but not reused (Consul's `sc.Close()`): FIN it. */
