@@ -27,6 +27,8 @@
  * `subarray` of the slab that is never written again, so it is safe to hand to `socket.write` and keep, with no
  * copy per message. A small result keeps its slab (`slabBytes`, default 64 KiB) alive while referenced; use
  * `.slice()` on results you cache for a long time. Do not rely on `result.buffer` holding only the result.
+ * A message holds at most its size plus the slabs it shares: strings are measured before a buffer grows for
+ * them, and the parts encoders never grow a buffer at all (see `Output.ts`).
  *
  * @since 0.1.0
  */
@@ -239,10 +241,11 @@ export class Encoder extends Output {
   private method(method: string): void {
     const cached = this.methods.get(method)
     if (cached !== undefined) return this.raw(cached)
-    // Relative to the message start: writing the name may grow the buffer, which moves the message to offset 0.
-    const at = this.pos - this.start
+    const buf = this.buf
+    const at = this.pos
     this.string(method)
-    if (this.methods.size < MaxCachedMethods) this.methods.set(method, this.buf.slice(this.start + at, this.pos))
+    // Cached only when written in one piece where it started (not moved by a grow, nor split across parts).
+    if (this.buf === buf && this.methods.size < MaxCachedMethods) this.methods.set(method, buf.slice(at, this.pos))
   }
 
   private enter(depth: number): void {

@@ -3,13 +3,24 @@
  * scalars, strings and bytes exactly as go-msgpack writes them (wire-protocol.md §1.3).
  *
  * Each finished message is a `subarray` of the slab that is never written again, so it is safe to hand to
- * `socket.write` and keep, with no copy per message. A message that outgrows the slab moves to a buffer of
- * its own. In "parts" mode large byte arrays are not copied at all: they become parts of their own.
+ * `socket.write` and keep, with no copy per message.
+ *
+ * **What a message holds** is its size plus the slabs it shares with the messages before and after it (64 KiB
+ * each): a string too long for the room left is measured first, never reserved at 3 bytes per character,
+ * and no buffer keeps much more than the message it was made for.
+ * - One buffer (`encode`, `encodeRequest`, `encodeResponse`): a message that outgrows the slab moves to a
+ *   buffer of its own, sized to the write that outgrew it (with a quarter of headroom while many small
+ *   writes add up); if that headroom is left larger than a slab, the message is trimmed with one copy.
+ * - Parts (`encodeRequestParts`, `encodeResponseParts`, what the pool and the server write): nothing grows or
+ *   moves. A full slab is closed as a part and the message goes on in a fresh one, a string or byte array
+ *   split across the two; byte arrays and strings of {@link ZeroCopyBytes} or more are parts of their own,
+ *   a byte array uncopied, a string encoded straight into a buffer of its size.
  *
  * Writers throw `CodecError`; the `Encoder` turns every throw into a returned value.
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import { CodecError } from "./CodecError.ts"
 import { writeUtf8 } from "./Utf8.ts"
 import type { Ext } from "./Value.ts"
@@ -66,11 +77,15 @@ export class Output {
     this.start = this.pos
   }
 
-  /** The finished message; its bytes are never written again. */
+  /** The finished message (its last part, in parts mode); its bytes are never written again. */
   protected finish(): Uint8Array {
-    const out = this.buf.subarray(this.start, this.pos)
-    // A buffer grown for a large message is left to that message rather than kept as the slab.
-    if (this.buf.length > this.slabBytes) this.newBuffer(0)
+    let out = this.buf.subarray(this.start, this.pos)
+    if (this.buf.length > this.slabBytes) {
+      // A buffer grown for a large message is left to that message rather than kept as the slab, and is
+      // not left holding much more than the message.
+      if (this.buf.length - out.length > this.slabBytes) out = out.slice()
+      this.newBuffer(0)
+    }
     this.start = this.pos
     return out
   }
@@ -91,10 +106,12 @@ export class Output {
   }
 
   private grow(n: number): void {
+    if (this.parts !== undefined) return this.nextSlab(n)
     const used = this.pos - this.start
-    // A quarter of headroom keeps growth geometric, while a 1 MiB payload costs 1.25 MiB rather than the
-    // 2 MiB (zero-filled, then garbage) that doubling would allocate per call.
-    const next = new Uint8Array(Math.max(this.slabBytes, used + n + Math.max(MinSlabTail, (used + n) >> 2)))
+    // A quarter of headroom keeps growth geometric while many small writes add up. A write at least as large
+    // as the message so far (a big string or byte array) gets only a small tail: it is most of the message.
+    const headroom = n >= used ? MinSlabTail : Math.max(MinSlabTail, (used + n) >> 2)
+    const next = new Uint8Array(Math.max(this.slabBytes, used + n + headroom))
     next.set(this.buf.subarray(this.start, this.pos))
     this.buf = next
     this.view = new DataView(next.buffer)
@@ -102,17 +119,36 @@ export class Output {
     this.pos = used
   }
 
+  /** Parts mode: the message so far becomes a part and goes on in a fresh slab, copying nothing. */
+  private nextSlab(n: number): void {
+    if (this.pos > this.start) this.parts!.push(this.buf.subarray(this.start, this.pos))
+    this.newBuffer(Math.max(this.slabBytes, n + MinSlabTail))
+  }
+
   protected raw(bytes: Uint8Array): void {
     const n = bytes.length
-    this.ensure(n)
     if (n <= 16) {
+      this.ensure(n)
       const buf = this.buf
       let p = this.pos
       for (let i = 0; i < n; i++) buf[p++] = bytes[i]!
       this.pos = p
-    } else {
+      return
+    }
+    if (this.parts === undefined || this.pos + n <= this.buf.length) {
+      this.ensure(n)
       this.buf.set(bytes, this.pos)
       this.pos += n
+      return
+    }
+    // Parts mode: fill this slab and go on in fresh ones, so that no slab is closed half empty.
+    for (let from = 0;;) {
+      const k = Math.min(this.buf.length - this.pos, n - from)
+      this.buf.set(bytes.subarray(from, from + k), this.pos)
+      this.pos += k
+      from += k
+      if (from === n) return
+      this.nextSlab(0)
     }
   }
 
@@ -254,6 +290,12 @@ export class Output {
     }
   }
 
+  /** Adds `part` to the parts as it is, after the message so far, which becomes a part too. */
+  private addPart(part: Uint8Array): void {
+    this.parts!.push(this.buf.subarray(this.start, this.pos), part)
+    this.start = this.pos
+  }
+
   protected string(s: string): void {
     const units = s.length
     if (units < 32) {
@@ -273,11 +315,11 @@ export class Output {
         return
       }
     }
-    // UTF-8 needs at most 3 bytes per UTF-16 unit: reserve the header for that bound and move the bytes
-    // down in the rare case the real length needs a shorter header.
+    // UTF-8 needs at most 3 bytes per UTF-16 unit. Where that bound fits, write in place; else measure first,
+    // so that no buffer grows to three times the string.
     const max = units * 3
+    if (this.pos + 5 + max > this.buf.length) return this.measuredString(s)
     const hdr = max < 32 ? 1 : max < 0x10000 ? 3 : 5
-    this.ensure(hdr + max)
     const at = this.pos + hdr
     const n = units <= ShortStringUnits
       ? writeUtf8(this.buf, at, s)
@@ -288,14 +330,37 @@ export class Output {
     this.pos += n
   }
 
-  protected bytes(b: Uint8Array): void {
-    this.strHeader(b.length)
-    if (this.parts !== undefined && b.length >= ZeroCopyBytes) {
-      // The message so far becomes a finished part, so a later grow never copies it again.
-      this.parts.push(this.buf.subarray(this.start, this.pos), b)
-      this.start = this.pos
+  /** A string too long to reserve 3 bytes per unit for where we write: its exact UTF-8 length first. */
+  private measuredString(s: string): void {
+    // Lone surrogates count 3 bytes, as U+FFFD, exactly as `TextEncoder` writes them.
+    const n = Buffer.byteLength(s, "utf8")
+    this.strHeader(n)
+    if (this.parts === undefined || this.pos + n <= this.buf.length) {
+      this.ensure(n)
+      const at = this.pos
+      this.pos += s.length <= ShortStringUnits
+        ? writeUtf8(this.buf, at, s)
+        : utf8Encoder.encodeInto(s, this.buf.subarray(at, at + n)).written
       return
     }
+    if (n >= ZeroCopyBytes) {
+      const own = new Uint8Array(n)
+      utf8Encoder.encodeInto(s, own)
+      return this.addPart(own)
+    }
+    // Parts mode: what fits here (encodeInto stops at a character boundary), the rest in a fresh slab.
+    for (let rest = s;;) {
+      const { read, written } = utf8Encoder.encodeInto(rest, this.buf.subarray(this.pos))
+      this.pos += written
+      if (read === rest.length) return
+      rest = rest.slice(read)
+      this.nextSlab(0)
+    }
+  }
+
+  protected bytes(b: Uint8Array): void {
+    this.strHeader(b.length)
+    if (this.parts !== undefined && b.length >= ZeroCopyBytes) return this.addPart(b)
     this.raw(b)
   }
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
 import { decode, Ext } from "../../src/msgpackrpc/Decoder.ts"
-import { compareUtf8, encode, Encoder, ZeroCopyBytes } from "../../src/msgpackrpc/Encoder.ts"
+import { compareUtf8, DefaultSlabBytes, encode, Encoder, ZeroCopyBytes } from "../../src/msgpackrpc/Encoder.ts"
 
 const hex = (b: Uint8Array | CodecError): string => {
   if (b instanceof CodecError) throw new Error(`unexpected ${b.reason}: ${b.message}`)
@@ -239,11 +239,14 @@ describe("Encoder.encodeRequestParts", () => {
     assert.strictEqual(concat(parts), hex(new Encoder().encodeRequest("Test.Echo", 9, args)))
   })
 
-  it("copies byte arrays under the threshold into a single part", () => {
+  it("copies byte arrays under the threshold, filling the slab and going on in a fresh one", () => {
     const args = { Payload: new Uint8Array(ZeroCopyBytes - 1).fill(1) }
     const parts = new Encoder().encodeRequestParts("Test.Echo", 1, args)
     assert(Array.isArray(parts))
-    assert.strictEqual(parts.length, 1)
+    assert.isTrue(parts.every((p) => p.buffer !== args.Payload.buffer), "the caller's array is not handed over")
+    // The request's header and the payload's first bytes fill the 64 KiB slab; the rest starts the next one.
+    assert.deepStrictEqual(parts.map((p) => p.buffer.byteLength), [DefaultSlabBytes, DefaultSlabBytes])
+    assert.strictEqual(parts[0]!.length, DefaultSlabBytes)
     assert.strictEqual(concat(parts), hex(new Encoder().encodeRequest("Test.Echo", 1, args)))
   })
 })
@@ -256,5 +259,58 @@ describe("Encoder.encodeResponseParts", () => {
     assert(Array.isArray(parts))
     assert.strictEqual(parts[1], big)
     assert.strictEqual(Buffer.concat(parts).toString("hex"), hex(new Encoder().encodeResponse("Test.Echo", 4, "", reply)))
+  })
+})
+
+describe("Encoder memory", () => {
+  /** The bytes of every distinct buffer the parts keep alive. */
+  const held = (parts: ReadonlyArray<Uint8Array>): number =>
+    [...new Set(parts.map((p) => p.buffer))].reduce((n, b) => n + b.byteLength, 0)
+  const size = (parts: ReadonlyArray<Uint8Array>): number => parts.reduce((n, p) => n + p.length, 0)
+  const MiB = 1024 * 1024
+  const replies: ReadonlyArray<readonly [string, unknown]> = [
+    ["1 MiB of ASCII", "a".repeat(MiB)],
+    ["1 MiB of 2-byte characters", "é".repeat(MiB / 2)],
+    ["1 MiB of 3-byte characters", "✓".repeat(MiB / 3)],
+    ["1 MiB of 4-byte characters", "𝄞".repeat(MiB / 4)],
+    ["a 40 KiB string", "b".repeat(40 * 1024)],
+    ["2,000 strings of 1 KiB", Array.from({ length: 2000 }, (_, i) => "c".repeat(1000) + i)],
+    ["a map of 5,000 keys", Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`key-${i}`, i]))],
+    ["three 300 KiB strings and bytes", { A: "d".repeat(300 * 1024), B: new Uint8Array(300 * 1024), C: "é".repeat(150 * 1024) }]
+  ]
+
+  // In parts, a message shares its first slab with the messages before it and its last with those after it.
+  const sharedSlabs = 2 * DefaultSlabBytes
+
+  for (const [name, reply] of replies) {
+    it(`a message holds at most its size plus the slabs it shares: ${name}`, () => {
+      const encoder = new Encoder()
+      const whole = bytesOf(encoder.encodeResponse("Test.Echo", 1, "", reply))
+      assert.isAtMost(held([whole]), whole.length + DefaultSlabBytes, "encodeResponse")
+      const parts = encoder.encodeResponseParts("Test.Echo", 2, "", reply)
+      if (parts instanceof CodecError) return assert.fail(parts.message)
+      assert.isAtMost(held(parts), size(parts) + sharedSlabs, "encodeResponseParts")
+      assert.strictEqual(
+        Buffer.concat(parts).toString("hex"),
+        hex(new Encoder().encodeResponse("Test.Echo", 2, "", reply)),
+        "the parts spell the same bytes"
+      )
+      const request = encoder.encodeRequestParts("Test.Echo", 3, reply)
+      if (request instanceof CodecError) return assert.fail(request.message)
+      assert.isAtMost(held(request), size(request) + sharedSlabs, "encodeRequestParts")
+      assert.deepStrictEqual(decode(bytesOf(encode(reply))), decode(whole.subarray(whole.length - bytesOf(encode(reply)).length)))
+    })
+  }
+
+  it("200 echoes of 1 MiB strings held unsent hold about 200 MiB, not 3.75 times that", () => {
+    const encoder = new Encoder()
+    const unsent: Array<Array<Uint8Array>> = []
+    for (let i = 0; i < 200; i++) {
+      const parts = encoder.encodeResponseParts("Test.Echo", i, "", { Note: "x".repeat(MiB - 10) + i })
+      if (parts instanceof CodecError) return assert.fail(parts.message)
+      unsent.push(parts)
+    }
+    const total = held(unsent.flat())
+    assert.isAtMost(total, 200 * MiB + sharedSlabs)
   })
 })
