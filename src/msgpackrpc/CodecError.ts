@@ -22,6 +22,8 @@ import { Data } from "effect"
  * - `InvalidKey`: a map key that cannot be a JS object key (nil, container, ext, or raw bytes that are not UTF-8).
  * - `Unsupported`: a JS value the encoder cannot represent (function, symbol, invalid `Date`, typed array other
  *   than `Uint8Array`, ...).
+ * - `Unreadable`: reading a value to encode it threw: a throwing getter, a `Proxy` trap, an iterator; the
+ *   thrown value is the error's `cause`.
  * - `InvalidHeader`: a msgpack-rpc header that is not a map with `ServiceMethod: string`, `Seq: uint64`
  *   (and `Error: string` for responses).
  *
@@ -36,6 +38,7 @@ export type CodecErrorReason =
   | "TrailingBytes"
   | "InvalidKey"
   | "Unsupported"
+  | "Unreadable"
   | "InvalidHeader"
 
 /**
@@ -49,6 +52,8 @@ export type CodecErrorReason =
 export class CodecError extends Data.TaggedError("CodecError")<{
   readonly reason: CodecErrorReason
   readonly message: string
+  /** What a value threw while it was read (`Unreadable`). */
+  readonly cause?: unknown
 }> {
   /** A malformed stream stays malformed; only a fresh stream can succeed. */
   get isRetryable(): boolean {

@@ -21,7 +21,9 @@
  *   (15 bytes, UTC: `0xaf 0x01 <int64 s since year 1> <int32 ns> 0xff 0xff`; JS dates carry milliseconds only).
  *   `Ext` → ext type (Go never writes one; this only keeps decoded values round-tripping).
  * - Anything else (functions, symbols, `Set`, typed arrays other than `Uint8Array`, invalid `Date`s) fails
- *   with `Unsupported`; nesting deeper than `maxDepth` (including cycles) fails with `TooDeep`.
+ *   with `Unsupported`; nesting deeper than `maxDepth` (including cycles) fails with `TooDeep`; a value that
+ *   throws while it is read (a getter, a `Proxy` trap, a `Map` iterator) fails with `Unreadable`. Nothing is
+ *   ever thrown out of an encode.
  *
  * **Output buffers.** Values are encoded into a shared slab (like Node's `Buffer` pool): each result is a
  * `subarray` of the slab that is never written again, so it is safe to hand to `socket.write` and keep, with no
@@ -192,8 +194,9 @@ export class Encoder extends Output {
   private abort(e: unknown): CodecError {
     this.rewind()
     this.busy = false
-    if (e instanceof CodecError) return e
-    throw e
+    // What was read so far is not kept alive by the scratch arrays.
+    this.valueScratch.forEach((values) => values.fill(undefined))
+    return ours(e) ? e : new CodecError({ reason: "Unreadable", message: threw(e), cause: e })
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -304,6 +307,24 @@ export class Encoder extends Output {
       values[i] = undefined
       this.value(v, depth + 1)
     }
+  }
+}
+
+/** Whether `e` is our own error; `instanceof` on a thrown `Proxy` runs its `getPrototypeOf` trap, which may throw. */
+const ours = (e: unknown): e is CodecError => {
+  try {
+    return e instanceof CodecError
+  } catch {
+    return false
+  }
+}
+
+/** Describes what a value threw, without trusting it: the thrown value may itself be a hostile `Proxy`. */
+const threw = (e: unknown): string => {
+  try {
+    return `reading the value threw: ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`
+  } catch {
+    return "reading the value threw"
   }
 }
 

@@ -177,6 +177,47 @@ describe("Encoder", () => {
     }
   })
 
+  it("returns Unreadable, never throws, when reading the value throws: getters, Proxy traps, iterators", () => {
+    const boom = new Error("boom")
+    const trap = (name: keyof ProxyHandler<object>) => new Proxy({ a: 1 }, { [name]: () => { throw boom } })
+    const revocable = Proxy.revocable({}, {})
+    revocable.revoke()
+    class Throwing extends Map<string, number> {
+      override *[Symbol.iterator](): MapIterator<[string, number]> {
+        yield ["a", 1]
+        throw boom
+      }
+    }
+    const hostileThrown = new Proxy({}, { getPrototypeOf: () => { throw boom }, get: () => { throw boom } })
+    const cases: ReadonlyArray<readonly [string, unknown]> = [
+      ["a throwing getter", { ok: 1, get bad() { throw boom } }],
+      ["a Proxy whose get throws", trap("get")],
+      ["a Proxy whose ownKeys throws", trap("ownKeys")],
+      ["a Proxy whose getPrototypeOf throws", trap("getPrototypeOf")],
+      ["a revoked Proxy", revocable.proxy],
+      ["a Map whose iterator throws", new Throwing([["a", 1]])],
+      ["a getter that throws a hostile Proxy", { get bad() { throw hostileThrown } }],
+      ["a getter that throws deep down", { list: [1, 2, { deeper: [{ get bad() { throw "a string" } }] }] }]
+    ]
+    const encoder = new Encoder()
+    for (const [name, value] of cases) {
+      for (const attempt of [
+        () => encoder.encode(value),
+        () => encoder.encodeRequest("Test.Echo", 1, value),
+        () => encoder.encodeRequestParts("Test.Echo", 1, value),
+        () => encoder.encodeResponseParts("Test.Echo", 1, "", value)
+      ]) {
+        const result = attempt()
+        assert.instanceOf(result, CodecError, name)
+        assert.strictEqual((result as CodecError).reason, "Unreadable", name)
+        assert.include((result as CodecError).message, "reading the value threw", name)
+      }
+    }
+    assert.strictEqual(errorOf(encoder.encode({ get bad() { throw boom } })).cause, boom)
+    // The encoder is still in step afterwards.
+    assert.strictEqual(hex(encoder.encode({ a: [1, "x"] })), hex(encode({ a: [1, "x"] })))
+  })
+
   it("returns TooDeep past maxDepth and for cyclic values instead of overflowing the stack", () => {
     let ok: unknown = 1
     for (let i = 0; i < 512; i++) ok = [ok]
