@@ -3,6 +3,8 @@
  *
  *   npx node bench/codec.ts            # all cases
  *   npx node bench/codec.ts stream     # cases whose name contains "stream"
+ *   npx node bench/codec.ts turn       # how long decoding a 62 MiB listing holds the event loop
+ *   npx node bench/codec.ts held       # what an encoded 1 MiB string reply keeps alive
  *
  * Numbers are process CPU time (steadier than wall-clock on a shared machine); compare rows, not absolute values.
  */
@@ -15,8 +17,9 @@ import {
 } from "@msgpack/msgpack"
 import { encodeRequest, encodeResponse, ResponseReader } from "../src/msgpackrpc/Codec.ts"
 import { CodecError } from "../src/msgpackrpc/CodecError.ts"
-import { Decoder } from "../src/msgpackrpc/Decoder.ts"
+import { Decoder, Yield } from "../src/msgpackrpc/Decoder.ts"
 import { encode, Encoder } from "../src/msgpackrpc/Encoder.ts"
+import { catalogListing } from "../test/msgpackrpc/fixtures.ts"
 
 const filter = process.argv[2] ?? ""
 const report = (name: string, value: string): void => {
@@ -163,4 +166,65 @@ for (const mib of [4, 8, 16, 32]) {
   const chunks = chunked(bin32(mib << 20), 64 * 1024)
   await timed(`stream one ${mib} MiB bin in 64 KiB chunks (ours)`, () => drainOurs(chunks))
   await timed(`stream one ${mib} MiB bin in 64 KiB chunks (@msgpack decodeMultiStream)`, () => drainTheirs(chunks), 1)
+}
+
+// --- large values: how long one turn of the event loop is held -----------------------------------------------
+// What `next` holds the loop for (one turn decodes the whole value) against `step` (a slice per turn, as the
+// pool's StreamClient reads replies), on a 62 MiB Consul catalog listing and a 62 MiB KV key listing, in
+// 64 KiB chunks. Wall time per turn; V8's collections (gc) happen inside turns and are shown apart.
+const gcPauses: Array<number> = []
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcPauses.push(entry.duration)
+})
+/** Lets pending callbacks (gc entries among them) be delivered. */
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 20))
+
+const turnsOf = async (name: string, wire: Uint8Array, sliced: boolean): Promise<void> => {
+  if (!name.includes(filter)) return
+  const decoder = new Decoder()
+  const turns: Array<number> = []
+  await settle()
+  gcObserver.observe({ entryTypes: ["gc"] })
+  gcPauses.length = 0
+  for (const chunk of chunked(wire, 64 * 1024)) {
+    decoder.push(chunk)
+    for (;;) {
+      const start = performance.now()
+      const v = sliced ? decoder.step() : decoder.next()
+      turns.push(performance.now() - start)
+      if (v instanceof CodecError) throw v
+      if (v !== Yield) break
+    }
+  }
+  await settle()
+  gcObserver.disconnect()
+  const sorted = [...turns].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1)
+  const total = turns.reduce((a, b) => a + b, 0)
+  report(
+    name,
+    `${turns.length} turns, total ${total.toFixed(0)} ms, median ${at(0.5)} / p99 ${at(0.99)} / longest ${at(1)} ms; ` +
+      `gc ${gcPauses.length}x, longest ${Math.max(0, ...gcPauses).toFixed(0)} ms`
+  )
+}
+if ("turn".includes(filter) || filter === "") {
+  const listing = must(encode(catalogListing(70_000))).slice()
+  const keys = must(encode({ Index: 1, Keys: Array.from({ length: 1_400_000 }, (_, i) => `service/web/config/instance-${i}/settings`) })).slice()
+  for (const sliced of [false, true]) {
+    const how = sliced ? "step" : "next"
+    await turnsOf(`turns: ${listing.length >> 20} MiB catalog listing, ${how}`, listing, sliced)
+    await turnsOf(`turns: ${keys.length >> 20} MiB KV key listing, ${how}`, keys, sliced)
+  }
+}
+
+// --- what an encoded message holds ---------------------------------------------------------------------------
+if ("held".includes(filter) || filter === "") {
+  const held = (parts: ReadonlyArray<Uint8Array>) => [...new Set(parts.map((p) => p.buffer))].reduce((n, b) => n + b.byteLength, 0)
+  for (const [what, s] of [["ASCII", "x".repeat(1 << 20)], ["3-byte", "✓".repeat((1 << 20) / 3)]] as const) {
+    const parts = must(ours.encodeResponseParts("Test.Echo", 1, "", { Note: s }))
+    const size = parts.reduce((n, p) => n + p.length, 0)
+    report(`held: 1 MiB ${what} string reply (encodeResponseParts)`, `${(held(parts) / size).toFixed(2)} bytes per byte`)
+    const whole = must(ours.encodeResponse("Test.Echo", 1, "", { Note: s }))
+    report(`held: 1 MiB ${what} string reply (encodeResponse)`, `${(held([whole]) / whole.length).toFixed(2)} bytes per byte`)
+  }
 }
