@@ -5,6 +5,7 @@
  *   npx node bench/codec.ts stream     # cases whose name contains "stream"
  *   npx node bench/codec.ts turn       # how long decoding a 62 MiB listing holds the event loop
  *   npx node bench/codec.ts held       # what an encoded 1 MiB string reply keeps alive
+ *   npx node --expose-gc bench/codec.ts heap   # heap per decoded value, by kind
  *
  * Numbers are process CPU time (steadier than wall-clock on a shared machine); compare rows, not absolute values.
  */
@@ -226,5 +227,36 @@ if ("held".includes(filter) || filter === "") {
     report(`held: 1 MiB ${what} string reply (encodeResponseParts)`, `${(held(parts) / size).toFixed(2)} bytes per byte`)
     const whole = must(ours.encodeResponse("Test.Echo", 1, "", { Note: s }))
     report(`held: 1 MiB ${what} string reply (encodeResponse)`, `${(held([whole]) / whole.length).toFixed(2)} bytes per byte`)
+  }
+}
+
+// --- what decoded values cost in heap (the decoding budget's DecodedCost) -----------------------------------
+// Run with `node --expose-gc bench/codec.ts heap` for figures after a full collection.
+if ("heap".includes(filter) || filter === "") {
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+  const n = 1_000_000
+  const elements: ReadonlyArray<readonly [string, ReadonlyArray<number>]> = [
+    ["nil", [0xc0]],
+    ["empty array", [0x90]],
+    ["empty map", [0x80]],
+    ["map of one entry", [0x81, 0xa1, 0x61, 0xc0]],
+    ["empty bin", [0xc4, 0x00]],
+    ["1-byte str, not UTF-8", [0xa1, 0xff]],
+    ["fixext1", [0xd4, 0x01, 0x00]]
+  ]
+  for (const [what, item] of elements) {
+    const wire = new Uint8Array(5 + n * item.length)
+    wire[0] = 0xdd
+    new DataView(wire.buffer).setUint32(1, n)
+    for (let i = 0; i < n; i++) wire.set(item, 5 + i * item.length)
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const decoder = new Decoder({ maxDecodedBytes: 2 ** 40 })
+    decoder.push(wire)
+    const value = decoder.next()
+    gc()
+    const after = process.memoryUsage().heapUsed
+    if (!Array.isArray(value)) throw new Error("not decoded")
+    report(`heap: 1M x ${what} (${item.length} B each)`, `${((after - before) / n).toFixed(0).padStart(11)} B each`)
   }
 }
