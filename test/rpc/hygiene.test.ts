@@ -10,7 +10,7 @@
  * resets only its stream and keeps the session; our server fails only the request that would.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Effect, Exit } from "effect"
 import type { Scope } from "effect"
 import { encodeRequest, encodeResponse, type Request, RequestReader } from "../../src/msgpackrpc/Codec.ts"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
@@ -19,12 +19,13 @@ import { StreamClient } from "../../src/msgpackrpc/StreamClient.ts"
 import { MuxError } from "../../src/mux/MuxError.ts"
 import type { MuxStream } from "../../src/mux/MuxSession.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
-import { RpcError } from "../../src/rpc/RpcError.ts"
+import type { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import * as Listener from "../../src/wire/Listener.ts"
 import * as Transport from "../../src/wire/Transport.ts"
 import * as Session from "../../src/yamux/Session.ts"
+import { rpcErrorOf } from "../faults/helpers.ts"
 import { flush, until } from "../yamux/harness.ts"
 
 const quiet = { enableKeepAlive: false } as const
@@ -110,17 +111,19 @@ const hostile = (
     return { ...listening, streams: () => streams, resets: () => resets }
   })
 
-const rpcErrorOf = <A>(exit: Exit.Exit<A, RpcError>): RpcError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected the call to fail, it succeeded")
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag !== "Some" || !(error.value instanceof RpcError)) {
-    throw new Error(`expected a typed RpcError, got ${Cause.pretty(exit.cause)}`)
-  }
-  return error.value
-}
-
 const echo = (pool: RpcPool.RpcPool.Service, address: string, n: number) =>
   pool.rpc(address, "Test.Echo", { N: n })
+
+/** The first echo's failure, which must be `reason` naming `says`, after the request was sent: not retryable. */
+const failsAfterSending = (pool: RpcPool.RpcPool.Service, address: string, reason: RpcError["reason"], says: string) =>
+  Effect.map(Effect.exit(echo(pool, address, 1)), (exit) => {
+    const error = rpcErrorOf(exit)
+    assert.strictEqual(error.reason, reason)
+    assert.include(error.message, says)
+    assert.isTrue(error.sent)
+    assert.isFalse(error.isRetryable)
+    return error
+  })
 
 describe("stream hygiene", () => {
   it.effect("a reply sent twice in one write: the stream is not reused and the next call gets its own reply", () =>
@@ -171,11 +174,7 @@ describe("stream hygiene", () => {
         stream.write(overall === 0 ? answer(request, { N: "not yours" }, Number(request.header.Seq) + 1000) : answer(request))
       )
       const pool = yield* RpcPool.make({ session: quiet })
-      const error = rpcErrorOf(yield* Effect.exit(echo(pool, server.address, 1)))
-      assert.strictEqual(error.reason, "ProtocolError")
-      assert.include(error.message, "expected")
-      assert.isTrue(error.sent)
-      assert.isFalse(error.isRetryable)
+      yield* failsAfterSending(pool, server.address, "ProtocolError", "expected")
       assert.deepStrictEqual(yield* echo(pool, server.address, 2), { N: 2 })
       yield* until("the client to reset the first stream", () => server.resets() === 1)
       const stats = yield* pool.stats
@@ -213,11 +212,7 @@ describe("decoding budget over the wire", () => {
         stream.write(overall === 0 ? concat(answer(request, null).subarray(0, -1), bomb) : answer(request))
       )
       const pool = yield* RpcPool.make({ session: quiet })
-      const error = rpcErrorOf(yield* Effect.exit(echo(pool, server.address, 1)))
-      assert.strictEqual(error.reason, "MessageTooLarge")
-      assert.include(error.message, "maxDecodedBytes")
-      assert.isTrue(error.sent)
-      assert.isFalse(error.isRetryable)
+      yield* failsAfterSending(pool, server.address, "MessageTooLarge", "maxDecodedBytes")
       yield* until("the client to reset the bomb's stream", () => server.resets() === 1)
       assert.deepStrictEqual(yield* echo(pool, server.address, 2), { N: 2 })
       const stats = yield* pool.stats
