@@ -36,7 +36,7 @@
  */
 import { CodecError } from "./CodecError.ts"
 import { sortEntries } from "./KeyOrder.ts"
-import { Output, unsupported } from "./Output.ts"
+import { unsupported, Writer } from "./Writer.ts"
 import { Ext } from "./Value.ts"
 
 export { compareUtf8 } from "./KeyOrder.ts"
@@ -78,7 +78,7 @@ const KeyServiceMethod = new Uint8Array([0xad, ...ascii("ServiceMethod")])
  * @category constructors
  * @since 0.1.0
  */
-export class Encoder extends Output {
+export class Encoder extends Writer {
   private readonly options: EncoderOptions | undefined
   private readonly maxDepth: number
   private busy = false
