@@ -233,6 +233,11 @@ const encode = (
     shared.counters.internalErrors++
     response = encoder.encodeResponseParts(method, seq, internalError, emptyReply)
   }
+  // A reply that throws while it is read (a getter, a Proxy trap) is the handler's bug: an internal error.
+  if (response instanceof CodecError && response.reason === "Unreadable") {
+    shared.counters.internalErrors++
+    response = encoder.encodeResponseParts(method, seq, internalError, emptyReply)
+  }
   if (response instanceof CodecError) {
     response = encoder.encodeResponseParts(method, seq, `encoding reply: ${response.message}`, emptyReply)
   }
