@@ -34,7 +34,7 @@ export const DefaultMaxBufferedBytes = 128 * 1024 * 1024
  * Default `maxDecodedBytes`: 256 MiB, an estimate of the memory one decoded value may build (see
  * {@link DecoderOptions.maxDecodedBytes}). A legitimate 64 MiB reply of bytes, strings or Consul catalog
  * entries estimates well under it (a 62 MiB `Health.ServiceNodes`-shaped listing of 70,000 entries: about
- * 120 MiB); a 60 MiB array of nils, empty arrays or empty maps (60 million values, 0.5 to 3.8 GB once built)
+ * 110 MiB); a 60 MiB array of nils, empty arrays or empty maps (60 million values, 0.5 to 3.8 GB once built)
  * is refused at its header, before anything is allocated.
  *
  * @category constants
