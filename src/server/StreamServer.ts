@@ -18,7 +18,7 @@ import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
 import { RequestReader } from "../msgpackrpc/Codec.ts"
 import type { Request } from "../msgpackrpc/Codec.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
-import type { DecoderOptions, Value } from "../msgpackrpc/Decoder.ts"
+import { type DecoderOptions, type Value, Yield } from "../msgpackrpc/Decoder.ts"
 import { Encoder } from "../msgpackrpc/Encoder.ts"
 import type { Budget } from "./Budget.ts"
 import type { Handler, Server } from "./RpcServer.ts"
@@ -159,7 +159,9 @@ export class StreamServer {
 
   /** The next request; `undefined` on a clean EOF between requests. */
   private nextRequest(): Effect.Effect<Request | undefined, unknown> {
-    const request = this.reader.next()
+    const request = this.reader.step()
+    // A large request is decoded a slice at a time, yielding between slices so other streams run.
+    if (request === Yield) return Effect.flatMap(Effect.yieldNow, () => this.nextRequest())
     if (request instanceof CodecError) return Effect.fail(request)
     if (request !== undefined) return Effect.succeed(request)
     return Effect.flatMap(this.stream.read, this.onChunk)
