@@ -62,6 +62,12 @@ export interface EncoderOptions {
 }
 
 const MaxCachedMethods = 1024
+/**
+ * Longest method name cached. Real names (`Catalog.ListServices`) are tens of bytes; a server echoes
+ * whatever `ServiceMethod` a client sent, so without this a hostile client could park 1024 names of
+ * many MiB each in the cache.
+ */
+const MaxCachedMethodLength = 256
 
 const ascii = (s: string): Array<number> => Array.from(s, (c) => c.charCodeAt(0))
 /** `{Seq: …, ServiceMethod: …}`: fixmap(2), then the keys in sorted order. */
@@ -248,7 +254,7 @@ export class Encoder extends Writer {
     const at = this.pos
     this.string(method)
     // Cached only when written in one piece where it started (not moved by a grow, nor split across parts).
-    if (this.buf === buf && this.methods.size < MaxCachedMethods) this.methods.set(method, buf.slice(at, this.pos))
+    if (this.buf === buf && this.methods.size < MaxCachedMethods && method.length <= MaxCachedMethodLength) this.methods.set(method, buf.slice(at, this.pos))
   }
 
   private enter(depth: number): void {

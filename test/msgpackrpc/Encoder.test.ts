@@ -27,6 +27,18 @@ const strHex = (payload: Uint8Array): string => {
 }
 
 describe("Encoder", () => {
+  it("caches short method names but not long ones a hostile client could send", () => {
+    const encoder = new Encoder()
+    const long = "X.".padEnd(64 * 1024, "y")
+    for (const method of ["Status.Ping", long]) {
+      const first = encoder.encodeRequest(method, 1, {})
+      const second = encoder.encodeRequest(method, 1, {})
+      assert.deepStrictEqual(second, first)
+    }
+    const cached = [...encoder["methods"].keys()]
+    assert.deepStrictEqual(cached, ["Status.Ping"])
+  })
+
   it("writes fixstr below 32 bytes, str16 from 32 to 65535 bytes and str32 above, never str8", () => {
     for (const n of [0, 1, 31, 32, 33, 100, 255, 256, 65535, 65536, 70000]) {
       const s = "x".repeat(n)
