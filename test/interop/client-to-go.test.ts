@@ -93,7 +93,7 @@ const logged = (server: GoServer, pattern: RegExp) =>
     return server.stderr()
   })
 
-describe.runIf(goAvailable())("our client -> Go server", () => {
+describe.runIf(goAvailable(import.meta.url))("our client -> Go server", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   for (const name of protocols) {
