@@ -297,9 +297,9 @@ export const listen = (
       server.once("error", (cause) =>
         resume(Effect.fail(
           new TransportError({
-            reason: "DialFailed",
+            reason: "ListenFailed",
             address: formatAddress(host, options.port ?? 0),
-            detail: `listen: ${cause.message}`,
+            detail: cause.message,
             cause
           })
         )))
