@@ -15,7 +15,7 @@ import { CliConfig, CliOutput, Command, GlobalFlag, TerminalCapabilities } from 
 import { bench } from "./bench.ts"
 import { call } from "./call.ts"
 import { demo } from "./demo.ts"
-import { report, teardown } from "./exit.ts"
+import { report, teardown, watchSignals } from "./exit.ts"
 import { ping } from "./ping.ts"
 import { serve } from "./serve.ts"
 
@@ -64,4 +64,5 @@ const program = Command.run(connpool, { version }).pipe(
   Effect.provide(NodeServices.layer)
 )
 
+watchSignals()
 NodeRuntime.runMain(program, { disableErrorReporting: true, teardown })
