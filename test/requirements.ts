@@ -143,3 +143,26 @@ export const redisServer: Requirement = {
     return undefined
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// npm's cache
+
+/**
+ * Packages (`name@version`) in npm's local cache, so an `npm install --offline` of them needs
+ * no network. `npm install` of this repository caches its own dependencies; others need one
+ * `npm cache add`.
+ */
+export const npmCached = (specs: ReadonlyArray<string>): Requirement => ({
+  name: `npm's cache with ${specs.join(", ")}`,
+  install: `npm cache add ${specs.join(" ")} (one download from the registry)`,
+  check: () => {
+    const absent = specs.filter((spec) => {
+      const ls = spawnSync("npm", ["cache", "ls", spec], { encoding: "utf8", timeout: 60_000 })
+      if (ls.error !== undefined || ls.status !== 0) return true
+      const [name, version] = [spec.slice(0, spec.lastIndexOf("@")), spec.slice(spec.lastIndexOf("@") + 1)]
+      // Scoped names are escaped in the cache key (@types%2fnode), the tarball's file name is not.
+      return !ls.stdout.includes(`/-/${name.split("/").pop()}-${version}.tgz`)
+    })
+    return absent.length === 0 ? undefined : `not cached: ${absent.join(", ")}`
+  }
+})
