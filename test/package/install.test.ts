@@ -212,3 +212,34 @@ describe.runIf(runs(import.meta.url, npmCached([`effect@${AppEffect}`, `@types/n
     })
   }
 )
+
+/**
+ * What a contributor's `npm install` warns about, as README.md says: dev tools that want Node
+ * 22.19 (@effect/platform-node and what it brings) or 22.12 (vitest); nothing from 22.19 on.
+ */
+const expectedWarnings = (version: string): ReadonlyArray<string> => {
+  const [major = 0, minor = 0] = version.slice(1).split(".").map(Number)
+  const atLeast = (m: number, n: number) => major > m || (major === m && minor >= n)
+  return [
+    ...(atLeast(22, 19) ? [] : ["@effect/platform-node", "@effect/platform-node-shared", "undici"]),
+    ...(atLeast(22, 12) ? [] : ["vitest"])
+  ].sort()
+}
+
+describe("the repository's own install", () => {
+  const found = nodes()
+  for (const [version, node] of found) {
+    const expected = expectedWarnings(version)
+    it(`warns on Node ${version} about ${expected.length === 0 ? "no engine" : expected.join(", ")}`, () => {
+      // A dry run reads the lockfile and the engines of every package, and writes nothing.
+      const dry = run(node, [npmCli(), "install", "--dry-run", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], root)
+      assert.strictEqual(dry.code, 0, dry.stderr)
+      const warned = [...dry.stderr.matchAll(/EBADENGINE\s+package: '(@?[^@']+)@/g)].map((m) => m[1]!).sort()
+      assert.deepStrictEqual(warned, expected)
+      if (warned.length > 0) {
+        const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+        for (const name of warned) assert.include(readme, `\`${name}\``, `README.md names ${name}`)
+      }
+    })
+  }
+})
