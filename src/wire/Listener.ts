@@ -244,6 +244,7 @@ const handshake = (
  * owned by that Scope, inside a Scope of its own that destroys the socket.
  * Connections refused by a limit or whose preamble is wrong are closed, and
  * `onReject` hears why (`TooManyConnections`, `PreambleRejected`, ...).
+ * Fails with `ListenFailed` when it cannot listen (port in use, no permission).
  *
  * Options are taken as valid (`RpcServer.serve` checks them first): an invalid
  * `handshakeTimeout` or TLS setting fails here, a `NaN` limit refuses nothing.
