@@ -261,6 +261,14 @@ export const Exact = Raw.pipe(
   )
 )
 
+/** The instant as `DateTime.Utc`, or a Schema issue when `DateTime` cannot hold it. */
+const instant = (time: GoTime, options: SchemaAST.ParseOptions) => {
+  const dateTime = toDateTime(time)
+  return dateTime === undefined
+    ? invalid(`${format(time)} is outside DateTime's range`, time, options)
+    : Effect.succeed(dateTime)
+}
+
 /**
  * Go's `time.Time` bytes <-> `DateTime.Utc`: the instant to the millisecond
  * (finer digits and the zone dropped). Encodes as Go's `time.UTC`.
@@ -271,10 +279,7 @@ export const Utc = Exact.pipe(
   Schema.decodeTo(
     Schema.DateTimeUtc,
     SchemaTransformation.transformEffect<DateTime.Utc, GoTime>({
-      decode: (time, options) => {
-        const dateTime = toDateTime(time)
-        return dateTime === undefined ? invalid(`${format(time)} is outside DateTime's range`, time, options) : Effect.succeed(dateTime)
-      },
+      decode: instant,
       encode: (dateTime) => Effect.succeed(fromDateTime(dateTime))
     })
   )
@@ -291,12 +296,11 @@ export const Zoned = Exact.pipe(
   Schema.decodeTo(
     Schema.DateTimeZoned,
     SchemaTransformation.transformEffect<DateTime.Zoned, GoTime>({
-      decode: (time, options) => {
-        const utc = toDateTime(time)
-        if (utc === undefined) return invalid(`${format(time)} is outside DateTime's range`, time, options)
-        const zone = time.zone === "UTC" ? "UTC" : DateTime.zoneMakeOffset(time.zone * 1000)
-        return Effect.succeed(DateTime.makeZonedUnsafe(utc, { timeZone: zone }))
-      },
+      decode: (time, options) =>
+        Effect.map(instant(time, options), (utc) =>
+          DateTime.makeZonedUnsafe(utc, {
+            timeZone: time.zone === "UTC" ? "UTC" : DateTime.zoneMakeOffset(time.zone * 1000)
+          })),
       encode: (dateTime) => Effect.succeed(fromDateTime(dateTime))
     })
   )
