@@ -11,7 +11,8 @@
  *
  * The wire stack under `RpcPool` is exported too, for servers and tools:
  * `Transport`/`Listener` (TCP, TLS, preamble), `YamuxSession`, the msgpack-rpc
- * `Encoder`/`Decoder`/`StreamClient`, and `RpcServer`.
+ * `Encoder`/`Decoder`/`StreamClient`, `GoTime` (Go's `time.Time` bytes), and
+ * `RpcServer`.
  *
  * @since 0.1.0
  */
@@ -50,3 +51,4 @@ export * as Decoder from "./msgpackrpc/Decoder.ts"
 export { StreamClient } from "./msgpackrpc/StreamClient.ts"
 export { CodecError } from "./msgpackrpc/CodecError.ts"
 export { RemoteError } from "./msgpackrpc/RemoteError.ts"
+export * as GoTime from "./msgpackrpc/GoTime.ts"

@@ -1,202 +1,27 @@
 /**
- * `connpool bench ADDR`: `Test.Echo` calls through the pool (or, for several
- * servers, through a cluster), each reply checked, failures counted by
- * reason without stopping.
+ * `connpool bench ADDR`: calls through the pool (or, for several servers,
+ * through a cluster), by default `Test.Echo` with each reply checked, or any
+ * `--method` with `--args`; failures counted by
+ * reason without stopping; a warm-up excluded from the figures; Ctrl-C or
+ * SIGTERM print the partial figures.
  *
  * @since 0.1.0
  */
-import { randomFillSync } from "node:crypto"
-import { Cause, Clock, Console, Duration, Effect, Exit, Option } from "effect"
+import { Console, Duration, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { asBytes } from "../msgpackrpc/Decoder.ts"
-import type { ClusterError } from "../cluster/ClusterError.ts"
 import * as RpcPool from "../rpc/RpcPool.ts"
-import type { RpcError } from "../rpc/RpcError.ts"
-import { addresses, hold, route, target } from "./cluster.ts"
-import type { Route } from "./cluster.ts"
+import type { BenchCall, BenchOptions, BenchResult } from "./benchRun.ts"
+import { DefaultCalls, DefaultConcurrency, DefaultMethod, DefaultSize, DefaultWarmup, MaxDrain, runBench } from "./benchRun.ts"
+import { parseArgs } from "./call.ts"
+import { addresses, hold, idempotent, route } from "./cluster.ts"
 import { CliExit, ExitRemote, UsageError } from "./exit.ts"
-import { clientTlsFlags, optionalDuration, protocol, timeout, toClientTls } from "./flags.ts"
+import { clientTlsFlags, duration, optionalDuration, protocol, timeout, toClientTls } from "./flags.ts"
 import { table } from "./json.ts"
-import * as Progress from "./progress.ts"
 
-/** Calls when neither `--calls` nor `--duration` is given: 10000. */
-export const DefaultCalls = 10_000
+export { BenchNote, DefaultCalls, DefaultConcurrency, DefaultSize, echoMatches, percentile, runBench } from "./benchRun.ts"
+export type { BenchOptions, BenchResult } from "./benchRun.ts"
 
-/** `--concurrency` default: 16 calls in flight. */
-export const DefaultConcurrency = 16
-
-/** `--size` default: 1024 payload bytes. */
-export const DefaultSize = 1024
-
-/** The `Note` field of every bench call. */
-export const BenchNote = "connpool bench"
-
-export interface BenchOptions {
-  readonly address: string
-  /** Several servers: calls go through a cluster of them instead of straight to `address`. */
-  readonly route?: Route | undefined
-  /** Stop after this many calls (when `duration` is not given). */
-  readonly calls?: number | undefined
-  /** Stop starting calls after this long. */
-  readonly duration?: Duration.Duration | undefined
-  readonly concurrency: number
-  /** Payload bytes per call. */
-  readonly size: number
-  readonly timeout: Duration.Duration
-  /** Draw progress on stderr. */
-  readonly progress: boolean
-}
-
-/** What `--json` prints, in this key order. */
-export interface BenchResult {
-  readonly calls: number
-  readonly ok: number
-  readonly failed: number
-  /** Failed calls by `RpcError` reason (or error tag); `ReplyMismatch` for a wrong echo. */
-  readonly errors: Readonly<Record<string, number>>
-  readonly seconds: number
-  readonly callsPerSec: number
-  /** Payload bytes of successful calls, one way, in 10^6 bytes per second. */
-  readonly mbPerSec: number
-  /** Latency percentiles of successful calls. */
-  readonly p50Ms: number
-  readonly p99Ms: number
-  /** Attempts after the first (a cluster's failovers; 0 straight to one server). */
-  readonly retries: number
-  /** Calls (attempts, through a cluster) by server. */
-  readonly perServer: Readonly<Record<string, number>>
-}
-
-// Payloads are windows into one random block, so consecutive calls carry
-// different bytes without generating `size` random bytes per call.
-const PayloadShift = 256
-
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.byteLength === b.byteLength &&
-  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
-
-/** Same Seq and same bytes; an empty payload may come back as nil. */
-export const echoMatches = (reply: unknown, seq: number, payload: Uint8Array): boolean => {
-  if (typeof reply !== "object" || reply === null) return false
-  const r = reply as Record<string, unknown>
-  const s = r["Seq"]
-  if (!(s === seq || (typeof s === "bigint" && s === BigInt(seq)))) return false
-  const p = r["Payload"]
-  if (p === null || p === undefined) return payload.byteLength === 0
-  if (typeof p !== "string" && !(p instanceof Uint8Array)) return false
-  return bytesEqual(asBytes(p), payload)
-}
-
-/** Nearest-rank percentile of ascending `sorted`, 0 when empty. */
-export const percentile = (sorted: ArrayLike<number>, p: number): number => {
-  if (sorted.length === 0) return 0
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)))
-  return sorted[rank - 1]!
-}
-
-const round = (n: number, digits: number): number => {
-  const f = 10 ** digits
-  return Math.round(n * f) / f
-}
-
-const errorKey = (error: unknown): string => {
-  if (typeof error === "object" && error !== null) {
-    const e = error as { readonly reason?: unknown; readonly _tag?: unknown }
-    if (typeof e.reason === "string") return e.reason
-    if (typeof e._tag === "string") return e._tag
-  }
-  return "Unknown"
-}
-
-const causeKey = (cause: Cause.Cause<unknown>): string => {
-  const failure = cause.reasons.find(Cause.isFailReason)
-  if (failure !== undefined) return errorKey(failure.error)
-  return cause.reasons.some(Cause.isDieReason) ? "Defect" : "Interrupted"
-}
-
-/**
- * Runs the bench against `options.address` with the pool in context. A
- * `Status.Ping` first fails fast (with its `RpcError`) when the server cannot
- * be reached, and warms the connection so the numbers measure calls, not the
- * dial.
- */
-export const runBench = (options: BenchOptions): Effect.Effect<BenchResult, RpcError | ClusterError, RpcPool.RpcPool> =>
-  Effect.scoped(Effect.gen(function*() {
-    const calls = yield* target(
-      options.route ?? route({ servers: [options.address], profile: "consul", hold: Option.none(), idempotent: false })
-    )
-    yield* calls.rpc("Status.Ping", {}, options.timeout)
-
-    const total = options.duration === undefined ? options.calls ?? DefaultCalls : undefined
-    const block = randomFillSync(new Uint8Array(options.size + PayloadShift))
-    const payloadFor = (seq: number) => block.subarray(seq % PayloadShift, (seq % PayloadShift) + options.size)
-    const latencies: Array<number> = []
-    const errors: Record<string, number> = {}
-    let started = 0
-    let ok = 0
-    let failed = 0
-
-    const progress = options.progress
-      ? yield* Progress.make({ label: "bench", total, duration: options.duration })
-      : { record: (_ok: boolean) => {} }
-
-    const start = yield* Clock.currentTimeNanos
-    const deadline = options.duration === undefined
-      ? undefined
-      : start + BigInt(Math.round(Duration.toMillis(options.duration) * 1e6))
-
-    const worker = Effect.gen(function*() {
-      while (true) {
-        if (total !== undefined) {
-          if (started >= total) return
-        } else if ((yield* Clock.currentTimeNanos) >= deadline!) {
-          return
-        }
-        const seq = ++started
-        const payload = payloadFor(seq)
-        const t0 = yield* Clock.currentTimeNanos
-        const exit = yield* Effect.exit(
-          calls.rpc("Test.Echo", { Payload: payload, Seq: seq, Note: BenchNote }, options.timeout)
-        )
-        const t1 = yield* Clock.currentTimeNanos
-        if (Exit.isSuccess(exit) && echoMatches(exit.value, seq, payload)) {
-          ok++
-          latencies.push(Number(t1 - t0) / 1e6)
-          progress.record(true)
-        } else {
-          const key = Exit.isSuccess(exit) ? "ReplyMismatch" : causeKey(exit.cause)
-          errors[key] = (errors[key] ?? 0) + 1
-          failed++
-          progress.record(false)
-        }
-      }
-    })
-
-    yield* Effect.forEach(Array.from({ length: options.concurrency }), () => worker, {
-      concurrency: "unbounded",
-      discard: true
-    })
-    const end = yield* Clock.currentTimeNanos
-
-    const seconds = Math.max(Number(end - start) / 1e9, 1e-9)
-    const sorted = Float64Array.from(latencies).sort()
-    const made = ok + failed
-    return {
-      calls: made,
-      ok,
-      failed,
-      errors,
-      seconds: round(seconds, 3),
-      callsPerSec: round(made / seconds, 1),
-      mbPerSec: round((ok * options.size) / 1e6 / seconds, 3),
-      p50Ms: round(percentile(sorted, 0.5), 3),
-      p99Ms: round(percentile(sorted, 0.99), 3),
-      retries: yield* calls.retries,
-      perServer: yield* calls.perServer
-    }
-  }))
-
-/** One JSON line, keys in the documented order. */
+/** One JSON line, keys in the documented order; `null` where the table says n/a. */
 export const formatJson = (r: BenchResult): string =>
   JSON.stringify({
     calls: r.calls,
@@ -209,30 +34,36 @@ export const formatJson = (r: BenchResult): string =>
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
     retries: r.retries,
-    perServer: r.perServer
+    perServer: r.perServer,
+    method: r.method,
+    interrupted: r.interrupted
   })
 
+const figure = (n: number | null, digits: number, unit = ""): string => n === null ? "n/a" : `${n.toFixed(digits)}${unit}`
+
 /** The human summary table. */
-export const formatTable = (r: BenchResult, options: { readonly size: number; readonly concurrency: number }): string =>
+export const formatTable = (r: BenchResult, options: Pick<BenchOptions, "concurrency" | "call">): string =>
   table([
+    ...(r.interrupted ? [["stopped", "by a signal: partial figures"] as const] : []),
+    ["method", r.method],
     ["calls", String(r.calls)],
     ["ok", String(r.ok)],
     ["failed", String(r.failed)],
     ...Object.entries(r.errors).map(([k, n]) => [`  ${k}`, String(n)] as const),
     ["concurrency", String(options.concurrency)],
-    ["payload", `${options.size} B`],
+    ...(options.call?._tag === "Custom" ? [] : [["payload", `${options.call?.size ?? DefaultSize} B`] as const]),
     ["seconds", r.seconds.toFixed(3)],
-    ["calls/s", r.callsPerSec.toFixed(1)],
-    ["MB/s", r.mbPerSec.toFixed(3)],
-    ["p50", `${r.p50Ms.toFixed(3)} ms`],
-    ["p99", `${r.p99Ms.toFixed(3)} ms`],
+    ["calls/s", figure(r.callsPerSec, 1)],
+    ...(options.call?._tag === "Custom" ? [] : [["MB/s", figure(r.mbPerSec, 3)] as const]),
+    ["p50", figure(r.p50Ms, 3, " ms")],
+    ["p99", figure(r.p99Ms, 3, " ms")],
     ["retries", String(r.retries)],
     ...Object.entries(r.perServer).map(([server, n]) => [`  ${server}`, String(n)] as const)
   ])
 
 /** Fails with exit 1 (message on stderr) when any call failed. */
 export const failOnFailures = (r: BenchResult): Effect.Effect<void, CliExit> =>
-  r.failed === 0
+  r.failed === 0 || r.interrupted
     ? Effect.void
     : Effect.fail(
       new CliExit({
@@ -249,13 +80,24 @@ export const bench = Command.make(
   "bench",
   {
     addresses,
+    method: Flag.String("method").pipe(
+      Flag.withMetavar("Service.Method"),
+      Flag.withDescription(`Method to call (default ${DefaultMethod} with a random --size payload, each reply checked)`),
+      Flag.optional
+    ),
+    args: Flag.String("args").pipe(
+      Flag.withMetavar("JSON"),
+      Flag.withDescription("Arguments of every call, as for `call` (default {} with --method; replies are not checked)"),
+      Flag.optional
+    ),
     calls: Flag.Int("calls").pipe(
       Flag.withMetavar("N"),
-      Flag.withDescription(`Number of calls (default ${DefaultCalls} unless --duration is given)`),
+      Flag.withDescription(`Number of measured calls (default ${DefaultCalls} unless --duration is given)`),
       Flag.filterMap(positive, () => "an integer of at least 1"),
       Flag.optional
     ),
-    duration: optionalDuration("duration", "Keep starting calls for this long instead of a fixed number"),
+    duration: optionalDuration("duration", "Keep starting measured calls for this long instead of a fixed number"),
+    warmup: duration("warmup", DefaultWarmup, "Calls made first and left out of every figure; 0s for none"),
     concurrency: Flag.Int("concurrency").pipe(
       Flag.withMetavar("C"),
       Flag.withDescription(`Calls in flight at once (default ${DefaultConcurrency})`),
@@ -264,12 +106,13 @@ export const bench = Command.make(
     ),
     size: Flag.Int("size").pipe(
       Flag.withMetavar("BYTES"),
-      Flag.withDescription(`Random payload bytes per call (default ${DefaultSize})`),
-      Flag.withDefault(DefaultSize),
-      Flag.filter((n) => n >= 0, () => "an integer of at least 0")
+      Flag.withDescription(`Random payload bytes of the default Test.Echo call (default ${DefaultSize})`),
+      Flag.filter((n) => n >= 0, () => "an integer of at least 0"),
+      Flag.optional
     ),
     protocol,
     timeout,
+    idempotent,
     hold,
     tls: clientTlsFlags,
     json: Flag.Boolean("json").pipe(
@@ -284,19 +127,28 @@ export const bench = Command.make(
       if (Option.isSome(input.calls) && Option.isSome(input.duration)) {
         return yield* new UsageError({ message: "give either --calls or --duration, not both" })
       }
-      // The echo may run twice, so a cluster retries it after a lost connection too.
-      const r = route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: false })
+      const method = Option.getOrElse(input.method, () => DefaultMethod)
+      const custom = Option.isSome(input.args) || method !== DefaultMethod
+      if (custom && Option.isSome(input.size)) {
+        return yield* new UsageError({ message: "--size sets the default Test.Echo payload; with --method or --args give the payload in --args" })
+      }
+      const call: BenchCall = custom
+        ? { _tag: "Custom", method, args: yield* parseArgs(Option.getOrElse(input.args, () => "{}"), "--args") }
+        : { _tag: "Echo", size: Option.getOrElse(input.size, () => DefaultSize) }
+      // The echo may run twice, so a cluster retries it after a lost connection too; other methods with --idempotent.
+      const r = route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: input.idempotent })
       const options: BenchOptions = {
         address: input.addresses[0]!,
-        route: r.cluster ? { ...r, idempotent: true } : undefined,
+        route: r.cluster ? { ...r, idempotent: r.idempotent || !custom } : undefined,
         calls: Option.getOrUndefined(input.calls),
         duration: Option.getOrUndefined(input.duration),
+        warmup: input.warmup,
         concurrency: input.concurrency,
-        size: input.size,
+        call,
         timeout: input.timeout,
         progress: !input.json
       }
-      const result = yield* runBench(options).pipe(
+      const result = yield* runBench(options, (r) => Console.log(input.json ? formatJson(r) : formatTable(r, options))).pipe(
         Effect.provide(RpcPool.PoolLayer({
           protocol: input.protocol,
           dialTimeout: input.timeout,
@@ -304,28 +156,45 @@ export const bench = Command.make(
           ...(tls === undefined ? {} : { tls })
         }))
       )
-      yield* Console.log(input.json ? formatJson(result) : formatTable(result, options))
       yield* failOnFailures(result)
     })
 ).pipe(
-  Command.withShortDescription("Benchmark Test.Echo calls and check every reply"),
+  Command.withShortDescription("Benchmark calls to any method, Test.Echo by default"),
   Command.withDescription(
     [
-      "Calls Test.Echo {Payload: random --size bytes, Seq: call number, Note} through the pool",
-      "with --concurrency calls in flight, and checks each reply carries the same Seq and bytes.",
+      "Makes calls through the pool with --concurrency in flight and prints their figures.",
+      "By default it calls Test.Echo {Payload: random --size bytes, Seq: call number, Note} and checks",
+      "each reply carries the same Seq and bytes. With --method M (and --args JSON, default {}) it",
+      "calls any method of any server (Consul, Nomad, yours) and counts every reply as ok.",
+      "ARGS is JSON as for `call`: {\"$bytes\":\"<base64>\"} for bytes, {\"$time\":\"<RFC 3339>\"} for a Go time.",
+      "",
+      "First one call alone: if the server cannot be reached the bench stops there (exit 2).",
+      `Then --warmup (default ${DefaultWarmup}) of calls left out of every figure, then the measured calls.`,
       "Failures are counted by reason (RpcError reason, or ReplyMismatch) and the run carries on.",
       "",
-      "With several servers (a:8300,b:8300) the calls go through a cluster, marked idempotent,",
-      "and fail over within --hold.",
+      "With several servers (a:8300,b:8300) the calls go through a cluster and fail over within",
+      "--hold; the echo is marked idempotent, other methods when --idempotent is given.",
       "",
       "--json prints one line: {calls, ok, failed, errors: {Reason: count}, seconds, callsPerSec,",
-      "mbPerSec, p50Ms, p99Ms, retries, perServer: {ADDR: calls}}. mbPerSec counts payload bytes",
-      "of successful calls one way (10^6 bytes); p50Ms/p99Ms are latencies of successful calls;",
-      "retries counts a cluster's failovers and perServer its attempts by server. Without --json:",
-      "a progress bar on stderr and a table on stdout.",
+      "mbPerSec, p50Ms, p99Ms, retries, perServer: {ADDR: calls}, method, interrupted}. mbPerSec",
+      "counts echo payload bytes of successful calls one way (10^6 bytes), null for other",
+      "methods; p50Ms/p99Ms are latencies of successful calls; retries counts a cluster's",
+      "failovers and perServer its attempts by server, the warm-up's left out. When no call",
+      "succeeded the rates and latencies are null (n/a in the table). Without --json: a progress",
+      "bar on stderr and a table on stdout.",
+      "",
+      `Ctrl-C or SIGTERM: no new calls; those in flight get up to ${Duration.format(MaxDrain)} (or --timeout) to end;`,
+      "the partial figures are printed; exit 130 (SIGINT) or 143 (SIGTERM). A second signal exits at once.",
       "",
       "Exit status: 0 when every call succeeded; 1 when any call failed; 2 when the server",
-      "cannot be reached at all (a Status.Ping is made first) or on a usage error."
+      "cannot be reached at all or on a usage error; 130/143 when stopped by a signal."
     ].join("\n  ")
-  )
+  ),
+  Command.withExamples([
+    { command: "connpool bench 127.0.0.1:8300 --duration 10s --concurrency 64", description: "Echo for 10 s" },
+    {
+      command: "connpool bench 127.0.0.1:8300 --method Catalog.ListNodes --args '{\"Datacenter\":\"dc1\"}'",
+      description: "Benchmark a Consul server's catalog"
+    }
+  ])
 )

@@ -8,28 +8,26 @@ import { Argument, Command } from "effect/cli"
 import * as RpcPool from "../rpc/RpcPool.ts"
 import { addresses, hold, idempotent, route, target } from "./cluster.ts"
 import { UsageError } from "./exit.ts"
-import { clientTlsFlags, protocol, timeout, toClientTls } from "./flags.ts"
-import { stringify } from "./json.ts"
+import { bytesForm, clientTlsFlags, protocol, timeout, toClientTls } from "./flags.ts"
+import { JsonInputError, parseJsonInput, stringify } from "./json.ts"
 
 /** `ARGS_JSON` default: an empty struct, what Go's `struct{}` arguments encode to. */
 export const DefaultArgs = "{}"
 
-// Integers beyond 2^53 (uint64 Seq, Consul indexes) keep every digit as a
-// bigint; Node >= 21 hands revivers the source text of each value.
-const keepBigIntegers = (_key: string, value: unknown, context?: { readonly source?: string }): unknown =>
-  typeof value === "number" && !Number.isSafeInteger(value) && context?.source !== undefined &&
-    /^-?\d+$/.test(context.source)
-    ? BigInt(context.source)
-    : value
-
 /**
- * JSON text to the msgpack arguments. JSON strings go out as msgpack
- * strings; integers too large for a double go out as 64-bit integers.
+ * JSON text to the msgpack arguments (json.ts): JSON strings go out as
+ * msgpack strings, integers too large for a double as 64-bit integers,
+ * `{"$bytes":"<base64>"}` as bytes and `{"$time":"<RFC 3339>"}` as a Go time.
  */
-export const parseArgs = (text: string): Effect.Effect<unknown, UsageError> =>
+export const parseArgs = (text: string, what = "ARGS_JSON"): Effect.Effect<unknown, UsageError> =>
   Effect.try({
-    try: () => JSON.parse(text, keepBigIntegers as (key: string, value: unknown) => unknown) as unknown,
-    catch: (e) => new UsageError({ message: `ARGS_JSON is not valid JSON: ${e instanceof Error ? e.message : String(e)}` })
+    try: () => parseJsonInput(text),
+    catch: (e) =>
+      new UsageError({
+        message: e instanceof JsonInputError
+          ? `${what}: ${e.message}`
+          : `${what} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`
+      })
   })
 
 export const call = Command.make(
@@ -47,7 +45,8 @@ export const call = Command.make(
     timeout,
     idempotent,
     hold,
-    tls: clientTlsFlags
+    tls: clientTlsFlags,
+    bytes: bytesForm
   },
   (input) =>
     Effect.gen(function*() {
@@ -64,7 +63,7 @@ export const call = Command.make(
           ...(tls === undefined ? {} : { tls })
         }))
       )
-      yield* Console.log(stringify(reply))
+      yield* Console.log(stringify(reply, input.bytes))
     })
 ).pipe(
   Command.withShortDescription("Make one RPC and print the reply as JSON"),
@@ -73,7 +72,8 @@ export const call = Command.make(
       "Makes one msgpack-rpc call and prints the reply as one line of JSON on stdout.",
       "",
       "ARGS_JSON: JSON strings are sent as msgpack strings; integers beyond 2^53 keep",
-      "every digit (sent as 64-bit integers).",
+      "every digit (sent as 64-bit integers); {\"$bytes\":\"<base64>\"} is sent as bytes and",
+      "{\"$time\":\"<RFC 3339>\"} as a Go time.Time.",
       "",
       "ADDR may list several servers (a:8300,b:8300): the call then goes through a",
       "cluster, to the first server, and is retried on the next within --hold (7s,",
@@ -82,8 +82,11 @@ export const call = Command.make(
       "lists every attempt.",
       "",
       "Reply encoding: byte strings that are valid UTF-8 print as text, other byte",
-      "strings as base64; integers beyond 2^53 as decimal strings; maps with",
-      "non-string keys as objects keyed by the key's JSON.",
+      "strings as {\"$bytes\":\"<base64>\"}, Go times as {\"$time\":\"<RFC 3339 with",
+      "nanoseconds>\"}; with --bytes base64 every byte string (text included) prints as",
+      "{\"$bytes\":…}. A map whose only key is $bytes or $time prints with one more $.",
+      "Integers beyond 2^53 print as decimal strings; maps with non-string keys as",
+      "objects keyed by the key's JSON.",
       "",
       "Exit status: 0 on success; 1 when the server returned an error; 2 on a",
       "connection, TLS, protocol, timeout or usage error. Errors are one line on stderr."
@@ -94,6 +97,10 @@ export const call = Command.make(
     {
       command: "connpool call 127.0.0.1:8300 Test.Echo '{\"Payload\":\"hi\",\"Seq\":1,\"Note\":\"x\"}'",
       description: "Echo a payload"
+    },
+    {
+      command: "connpool call 127.0.0.1:8300 Test.Echo '{\"Payload\":{\"$bytes\":\"AP8BAg==\"},\"Seq\":2}'",
+      description: "Echo the bytes 00 ff 01 02"
     },
     {
       command: "connpool call 10.0.0.1:8300,10.0.0.2:8300,10.0.0.3:8300 Status.Leader --idempotent",

@@ -9,6 +9,7 @@ import { Command } from "effect/cli"
 import * as RpcPool from "../rpc/RpcPool.ts"
 import * as TestService from "../server/TestService.ts"
 import { failOnFailures, formatTable, runBench } from "./bench.ts"
+import type { BenchOptions } from "./bench.ts"
 import { flatten, table } from "./json.ts"
 
 /** Calls the demo makes. */
@@ -19,6 +20,9 @@ export const DemoConcurrency = 16
 
 /** Payload bytes per demo call. */
 export const DemoSize = 1024
+
+/** Warm-up before the demo measures, as `bench`'s default. */
+export const DemoWarmup = Duration.seconds(1)
 
 /** Per-call timeout of the demo. */
 export const DemoTimeout = Duration.seconds(10)
@@ -33,18 +37,22 @@ export const demo = Command.make("demo", {}, () =>
     // The pool lives inside the server's scope so it closes first and the
     // server sees clean session ends rather than lost connections.
     yield* Effect.gen(function*() {
-      const options = {
+      const options: BenchOptions = {
         address: server.address,
         calls: DemoCalls,
         concurrency: DemoConcurrency,
-        size: DemoSize,
+        call: { _tag: "Echo", size: DemoSize },
+        warmup: DemoWarmup,
         timeout: DemoTimeout,
         progress: true
       }
-      const result = yield* runBench(options)
-      yield* Console.log(formatTable(result, options))
-      const stats = yield* RpcPool.stats
-      yield* Console.log(`\npool stats\n${table(flatten(stats), "  ")}`)
+      // Printed from runBench, so Ctrl-C still shows what was measured.
+      const result = yield* runBench(options, (r) =>
+        Effect.gen(function*() {
+          yield* Console.log(formatTable(r, options))
+          const stats = yield* RpcPool.stats
+          yield* Console.log(`\npool stats\n${table(flatten(stats), "  ")}`)
+        }))
       yield* failOnFailures(result)
     }).pipe(Effect.provide(RpcPool.PoolLayer({ callTimeout: DemoTimeout })))
   }).pipe(Effect.scoped)).pipe(
@@ -52,7 +60,7 @@ export const demo = Command.make("demo", {}, () =>
     Command.withDescription(
       [
         "Starts the embedded test server on 127.0.0.1, runs a bench against it through the pool",
-        `(${DemoCalls} calls, concurrency ${DemoConcurrency}, ${DemoSize} B) with a progress bar on`,
+        `(1 s warm-up, ${DemoCalls} calls, concurrency ${DemoConcurrency}, ${DemoSize} B) with a progress bar on`,
         "stderr, then prints the summary and the pool's stats. What `npm start` runs."
       ].join("\n  ")
     )

@@ -6,7 +6,7 @@
  * - 1: the server answered with an error (`RemoteError`, straight or through a cluster), or
  *   `bench` saw failed calls.
  * - 2: connection, TLS, protocol, timeout or usage errors, and anything unexpected.
- * - 130: interrupted by SIGINT/SIGTERM (any command but `serve`).
+ * - 130: interrupted by SIGINT (Ctrl-C), 143: by SIGTERM (any command but `serve`).
  *
  * @since 0.1.0
  */
@@ -17,6 +17,7 @@ import { CliError } from "effect/cli"
 export const ExitRemote = 1
 export const ExitFailure = 2
 export const ExitInterrupted = 130
+export const ExitTerminated = 143
 
 /** Bad flags or arguments that the parser could not catch (bad JSON, conflicting flags). */
 export class UsageError extends Data.TaggedError("UsageError")<{
@@ -65,14 +66,38 @@ const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, " ").tr
 
 /**
  * Set by commands whose normal way to stop is a signal (`serve`): an
- * interruption then exits 0 instead of 130. A module-level flag because the
- * runtime's teardown sees only the Exit, not which command ran.
+ * interruption then exits 0 instead of 130/143. Module-level state because the
+ * runtime's teardown sees only the Exit, not which command ran or which
+ * signal stopped it.
  */
-let signalExitCode = ExitInterrupted
+let signalsExitCleanly = false
+let lastSignal: NodeJS.Signals | undefined
 
 export const exitCleanlyOnSignal: Effect.Effect<void> = Effect.sync(() => {
-  signalExitCode = 0
+  signalsExitCleanly = true
 })
+
+/** The exit code for a run stopped by `signal`: 0 for `serve`, else 130 (SIGINT) or 143 (SIGTERM). */
+export const signalExitCode = (signal: NodeJS.Signals | undefined): number =>
+  signalsExitCleanly ? 0 : signal === "SIGTERM" ? ExitTerminated : ExitInterrupted
+
+/**
+ * Notes which signal arrived (the runtime interrupts the program on either
+ * without saying which), and ends the process at once on a second one, for a
+ * user who will not wait for a clean stop. Install before the runtime's own
+ * handlers.
+ */
+export const watchSignals = (): void => {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (lastSignal !== undefined) {
+      process.stderr.write(`connpool: second ${signal}, exiting now\n`)
+      process.exit(signalExitCode(signal))
+    }
+    lastSignal = signal
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+}
 
 /**
  * Reports a failed CLI program as one line and turns it into a `CliExit`, so
@@ -107,7 +132,7 @@ const printError = (line: string): Effect.Effect<void> => Effect.sync(() => void
 /** Maps the main fiber's Exit to a process exit code (for `NodeRuntime.runMain`). */
 export const teardown: Runtime.Teardown = (exit, onExit) => {
   if (Exit.isSuccess(exit)) return onExit(0)
-  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(signalExitCode)
+  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(signalExitCode(lastSignal))
   const failure = exit.cause.reasons.find(Cause.isFailReason)
   return onExit(failure === undefined ? ExitFailure : exitCodeOf(failure.error))
 }

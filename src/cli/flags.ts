@@ -9,6 +9,8 @@ import type { Protocol } from "../wire/Protocol.ts"
 import { byName } from "../wire/Protocol.ts"
 import type { ClientTls, ServerTls } from "../wire/Tls.ts"
 import { UsageError } from "./exit.ts"
+import { DefaultBytesForm } from "./json.ts"
+import type { BytesForm } from "./json.ts"
 
 /** `--protocol` default. */
 export const DefaultProtocol = "consul"
@@ -160,6 +162,16 @@ export const toServerTls = (input: ServerTlsInput): ServerTls | undefined | Usag
   }
   return { cert, key, ca, verifyClient: input.verifyClient }
 }
+
+/** `--bytes`: how byte strings print (json.ts). */
+export const bytesForm: Flag.Flag<BytesForm> = Flag.Literals("bytes", ["auto", "base64"]).pipe(
+  Flag.withDefault(DefaultBytesForm),
+  Flag.withMetavar("auto|base64"),
+  Flag.withDescription(
+    "auto: UTF-8 as text, other bytes as {\"$bytes\":base64}, Go times as {\"$time\":RFC 3339}; " +
+      "base64: every byte string as {\"$bytes\":base64}"
+  )
+)
 
 /** `host:port` or `[v6]:port`. */
 export const isAddress = (text: string): boolean => {

@@ -18,6 +18,7 @@ import { TransportError } from "../wire/TransportError.ts"
  * - `TooManyPending`: `maxPendingCalls` callers already wait for a dial or a stream to this server; nothing was sent.
  * - `RemoteError`: the server's handler returned an error (`Response.Error`); the message is the server's.
  * - `CallTimeout`: no reply within the call timeout.
+ * - `ArgsMismatch`: the arguments did not match the Schema of a typed method; nothing was sent.
  * - `ReplyMismatch`: the reply did not match the Schema the caller gave.
  * - `InvalidOption`: the call's own options cannot be used (a `timeout` that is not a duration >= 0); nothing was sent.
  * - `PoolClosed`: the pool is shut down.
@@ -33,6 +34,7 @@ export type RpcErrorReason =
   | "TooManyPending"
   | "RemoteError"
   | "CallTimeout"
+  | "ArgsMismatch"
   | "ReplyMismatch"
   | "InvalidOption"
   | "PoolClosed"
@@ -68,6 +70,8 @@ export class RpcError extends Data.TaggedError("RpcError")<{
   get isRetryable(): boolean {
     switch (this.reason) {
       case "RemoteError":
+      // The same arguments would not match again.
+      case "ArgsMismatch":
       case "ReplyMismatch":
       case "InvalidOption":
       case "PoolClosed":

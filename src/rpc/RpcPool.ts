@@ -26,8 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Schema, SchemaTransformation, Scope } from "effect"
-import { asBytes } from "../msgpackrpc/Decoder.ts"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Scope } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import { InvalidOption } from "../pool/PoolError.ts"
 import * as Protocols from "../wire/Protocol.ts"
@@ -226,58 +225,5 @@ export const ping = (address: string, options?: RpcPool.CallOptions): Effect.Eff
 /** A snapshot of the pool's stats. */
 export const stats: Effect.Effect<RpcStats, never, RpcPool> = RpcPool.use((pool) => pool.stats)
 
-/**
- * Go `[]byte` for `method` schemas: go-msgpack writes it in the str family, so
- * it decodes as a `string` when its bytes are valid UTF-8 and as a
- * `Uint8Array` otherwise; this Schema turns either into a `Uint8Array` and
- * encodes a `Uint8Array` as is.
- *
- * @category schemas
- */
-export const Bytes = Schema.Union([Schema.String, Schema.Uint8Array]).pipe(
-  Schema.decodeTo(
-    Schema.Uint8Array,
-    SchemaTransformation.transform<Uint8Array, string | Uint8Array>({ decode: asBytes, encode: (bytes) => bytes })
-  )
-)
-
-/**
- * A typed method: args are encoded with `args`, the reply is decoded with
- * `reply`; a reply that does not match fails with `ReplyMismatch`, never a cast.
- *
- * **Example**
- * ```ts
- * const Echo = RpcPool.method("Test.Echo", {
- *   args: Schema.Struct({ Payload: RpcPool.Bytes, Seq: Schema.Number, Note: Schema.String }),
- *   reply: Schema.Struct({ Payload: RpcPool.Bytes, Seq: Schema.Number, Note: Schema.String, Served: Schema.Number })
- * })
- * const reply = yield* Echo(addr, { Payload: new Uint8Array(8), Seq: 1, Note: "hi" })
- * ```
- *
- * @category constructors
- */
-export const method = <Args extends Schema.Top, Reply extends Schema.Top>(
-  name: string,
-  schemas: { readonly args: Args; readonly reply: Reply }
-) => {
-  const encode = Schema.encodeUnknownEffect(schemas.args)
-  const decode = Schema.decodeUnknownEffect(schemas.reply)
-  return (
-    address: string,
-    args: Args["Type"],
-    options?: RpcPool.CallOptions
-  ): Effect.Effect<Reply["Type"], RpcError, RpcPool | Args["EncodingServices"] | Reply["DecodingServices"]> =>
-    Effect.gen(function*() {
-      const encoded = yield* encode(args).pipe(
-        Effect.mapError((error) =>
-          new RpcError({ reason: "ReplyMismatch", address, method: name, sent: false, detail: `args: ${error.message}` })
-        )
-      )
-      const reply = yield* rpc(address, name, encoded, options)
-      return yield* decode(reply).pipe(
-        Effect.mapError((error) =>
-          new RpcError({ reason: "ReplyMismatch", address, method: name, sent: true, detail: error.message })
-        )
-      )
-    })
-}
+export { Bytes, method } from "./Method.ts"
+export type { Method, Schemas } from "./Method.ts"

@@ -41,6 +41,9 @@ export {
 } from "./ServeOptions.ts"
 export { ServerConfigError } from "./ServerConfigError.ts"
 
+/** Serves a typed `RpcPool.method` with the same Schemas (MethodHandler.ts). */
+export { handle } from "./MethodHandler.ts"
+
 /** What a handler knows about the call it serves. */
 export interface CallContext {
   readonly method: string

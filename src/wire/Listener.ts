@@ -244,6 +244,7 @@ const handshake = (
  * owned by that Scope, inside a Scope of its own that destroys the socket.
  * Connections refused by a limit or whose preamble is wrong are closed, and
  * `onReject` hears why (`TooManyConnections`, `PreambleRejected`, ...).
+ * Fails with `ListenFailed` when it cannot listen (port in use, no permission).
  *
  * Options are taken as valid (`RpcServer.serve` checks them first): an invalid
  * `handshakeTimeout` or TLS setting fails here, a `NaN` limit refuses nothing.
@@ -297,9 +298,9 @@ export const listen = (
       server.once("error", (cause) =>
         resume(Effect.fail(
           new TransportError({
-            reason: "DialFailed",
+            reason: "ListenFailed",
             address: formatAddress(host, options.port ?? 0),
-            detail: `listen: ${cause.message}`,
+            detail: cause.message,
             cause
           })
         )))

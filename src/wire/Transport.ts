@@ -73,11 +73,60 @@ const connect = (options: DialOptions, address: string): Effect.Effect<net.Socke
     { interruptible: true }
   )
 
+const hex = (byte: number): string => `0x${byte.toString(16).padStart(2, "0")}`
+
+/**
+ * What a failed TLS handshake most likely means, beyond Node's message: a server that closes the
+ * connection on our TLS byte without a byte of reply does not serve TLS there (or numbers its
+ * preamble otherwise); one that answers with bytes that are not TLS speaks plaintext.
+ */
+const tlsFailure = (cause: Error, raw: net.Socket, protocol: Protocol): string => {
+  const code = (cause as NodeJS.ErrnoException).code ?? ""
+  if (raw.bytesRead === 0) {
+    return `${cause.message}: the server closed the connection on our TLS byte ${hex(protocol.tlsByte)} ` +
+      `(${protocol.name} numbering) without answering; it probably serves plaintext only, or expects ` +
+      `another protocol (--protocol)`
+  }
+  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG") {
+    // OpenSSL's message is a file and line; the code says it.
+    return `${code}: the server answered the TLS handshake with bytes that are not TLS; it probably serves ` +
+      `plaintext here`
+  }
+  return cause.message
+}
+
+/**
+ * A server that does not serve our preamble byte closes the connection without sending anything,
+ * while a yamux server always answers our first stream. The session would report a bare EOF or
+ * reset, so the likely cause is raised as the socket's error first (listeners run in order and the
+ * session keeps the first reason).
+ */
+const explainEarlyClose = (socket: net.Socket, protocol: Protocol): void => {
+  let explained = false
+  const explain = (error?: Error) => {
+    if (explained || error?.message.startsWith(earlyClose) === true || socket.bytesRead !== 0) return
+    explained = true
+    const what = error === undefined ? "closed the connection" : `reset the connection (${error.message})`
+    socket.emit(
+      "error",
+      new Error(
+        `${earlyClose}: the server ${what} right after our preamble (yamux byte ${hex(protocol.muxByte)}, ` +
+          `${protocol.name} numbering) without sending anything; if this repeats, it expects another preamble ` +
+          `(--protocol) or TLS`
+      )
+    )
+  }
+  socket.prependListener("end", () => explain())
+  socket.prependListener("error", explain)
+}
+const earlyClose = "EOF before any reply"
+
 const upgrade = (
   socket: net.Socket,
   options: ClientTls,
   host: string,
-  address: string
+  address: string,
+  protocol: Protocol
 ): Effect.Effect<tls.TLSSocket, TransportError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<tls.TLSSocket, TransportError>((resume) => {
@@ -94,7 +143,11 @@ const upgrade = (
       })
       secure.on("error", ignore)
       const onError = (cause: Error) =>
-        resume(Effect.fail(new TransportError({ reason: "TlsFailed", address, detail: cause.message, cause })))
+        resume(
+          Effect.fail(
+            new TransportError({ reason: "TlsFailed", address, detail: tlsFailure(cause, socket, protocol), cause })
+          )
+        )
       secure.once("error", onError)
       secure.once("secureConnect", () => {
         secure.off("error", onError)
@@ -124,10 +177,11 @@ export const dial = (options: DialOptions): Effect.Effect<net.Socket, TransportE
     const socket = yield* connect(options, address)
     if (options.tls === undefined) {
       socket.write(Uint8Array.of(protocol.muxByte))
+      explainEarlyClose(socket, protocol)
       return socket
     }
     socket.write(Uint8Array.of(protocol.tlsByte))
-    const secure = yield* upgrade(socket, options.tls, options.host, address)
+    const secure = yield* upgrade(socket, options.tls, options.host, address, protocol)
     secure.write(Uint8Array.of(protocol.muxByte))
     return secure as net.Socket
   }).pipe(

@@ -14,6 +14,7 @@ import { Data } from "effect"
  * - `ConnectionLost`: the peer went away during set-up.
  * - `TooManyConnections`: a server closed a connection right after accept, as Consul does, because
  *   `maxConns` or `maxConnsPerClient` connections were already open.
+ * - `ListenFailed`: a server could not listen (port in use, no permission, no such address).
  */
 export type TransportErrorReason =
   | "DialFailed"
@@ -23,6 +24,7 @@ export type TransportErrorReason =
   | "HandshakeTimeout"
   | "ConnectionLost"
   | "TooManyConnections"
+  | "ListenFailed"
 
 export class TransportError extends Data.TaggedError("TransportError")<{
   readonly reason: TransportErrorReason
@@ -34,7 +36,10 @@ export class TransportError extends Data.TaggedError("TransportError")<{
     return `${this.reason} (${this.address})${this.detail === undefined ? "" : `: ${this.detail}`}`
   }
 
-  /** Dial failures and a full server are worth retrying later; a TLS or preamble mismatch is not. */
+  /**
+   * Dial failures and a full server are worth retrying later; a TLS or preamble mismatch, or a
+   * port that cannot be listened on, is not.
+   */
   get isRetryable(): boolean {
     return this.reason === "DialFailed" || this.reason === "DialTimeout" || this.reason === "ConnectionLost" ||
       this.reason === "TooManyConnections"

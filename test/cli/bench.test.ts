@@ -1,37 +1,60 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
-import { echoMatches, formatJson, percentile, runBench } from "../../src/cli/bench.ts"
+import { Duration, Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { echoMatches, formatJson, formatTable, percentile, runBench } from "../../src/cli/bench.ts"
+import type { BenchResult } from "../../src/cli/bench.ts"
 import { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
-import { lines, runCli, serve } from "./helpers.ts"
+import { lines, runCli, serve, startCli } from "./helpers.ts"
+
+const keys = [
+  "calls", "ok", "failed", "errors", "seconds", "callsPerSec", "mbPerSec", "p50Ms", "p99Ms", "retries", "perServer",
+  "method", "interrupted"
+]
+
+/** A pool whose every call takes `millis` on the Clock and echoes its arguments; counts the calls. */
+const slowEcho = (millis: number) => {
+  const seen = { calls: 0 }
+  const layer = Layer.succeed(RpcPool.RpcPool, {
+    rpc: (_address, _method, args) => {
+      seen.calls++
+      return Effect.as(Effect.sleep(Duration.millis(millis)), { ...(args as object), Served: seen.calls })
+    },
+    ping: () => Effect.succeed(Duration.zero),
+    stats: Effect.die("unused")
+  })
+  return { seen, layer }
+}
 
 describe("connpool bench", () => {
   it.live("--json prints one parseable line with every call ok", () =>
     Effect.gen(function*() {
       const server = yield* serve()
-      const result = yield* runCli("bench", server.address, "--calls", "300", "--concurrency", "8", "--size", "2000", "--json")
+      const result = yield* runCli(
+        "bench", server.address, "--calls", "300", "--concurrency", "8", "--size", "2000", "--warmup", "200ms", "--json"
+      )
       assert.strictEqual(result.code, 0, result.stderr)
       const out = lines(result.stdout)
       assert.lengthOf(out, 1)
       const r = JSON.parse(out[0]!)
-      assert.deepStrictEqual(Object.keys(r), [
-        "calls", "ok", "failed", "errors", "seconds", "callsPerSec", "mbPerSec", "p50Ms", "p99Ms", "retries", "perServer"
-      ])
+      assert.deepStrictEqual(Object.keys(r), keys)
+      assert.strictEqual(r.method, "Test.Echo")
+      assert.isFalse(r.interrupted)
+      assert.strictEqual(r.retries, 0)
+      // The first call alone and the warm-up's are left out.
+      assert.deepStrictEqual(r.perServer, { [server.address]: 300 })
       assert.strictEqual(r.calls, 300)
       assert.strictEqual(r.ok, r.calls)
       assert.strictEqual(r.failed, 0)
       assert.deepStrictEqual(r.errors, {})
       assert.isAbove(r.callsPerSec, 0)
       assert.isAtMost(r.p50Ms, r.p99Ms)
-      assert.strictEqual(r.retries, 0)
-      // The warm-up Status.Ping is a call too.
-      assert.deepStrictEqual(r.perServer, { [server.address]: 301 })
     }))
 
   it.live("checks empty payloads and stops after --duration", () =>
     Effect.gen(function*() {
       const server = yield* serve()
-      const result = yield* runCli("bench", server.address, "--duration", "300ms", "--size", "0", "--json")
+      const result = yield* runCli("bench", server.address, "--duration", "300ms", "--size", "0", "--warmup", "0s", "--json")
       assert.strictEqual(result.code, 0, result.stderr)
       const r = JSON.parse(result.stdout)
       assert.isAbove(r.ok, 0)
@@ -42,8 +65,9 @@ describe("connpool bench", () => {
   it.live("without --json prints a table on stdout and nothing else", () =>
     Effect.gen(function*() {
       const server = yield* serve()
-      const result = yield* runCli("bench", server.address, "--calls", "50")
+      const result = yield* runCli("bench", server.address, "--calls", "50", "--warmup", "0s")
       assert.strictEqual(result.code, 0, result.stderr)
+      assert.match(result.stdout, /^method\s+Test\.Echo$/m)
       assert.match(result.stdout, /^calls\s+50$/m)
       assert.match(result.stdout, /^ok\s+50$/m)
       assert.match(result.stdout, /^p99\s+[\d.]+ ms$/m)
@@ -81,7 +105,7 @@ describe("connpool bench", () => {
         address: "127.0.0.1:1",
         calls: 70,
         concurrency: 4,
-        size: 16,
+        call: { _tag: "Echo", size: 16 },
         timeout: Duration.seconds(1),
         progress: false
       }).pipe(Effect.provide(pool))
@@ -114,13 +138,113 @@ describe("connpool bench", () => {
   it.effect("formatJson keeps the documented key order", () =>
     Effect.sync(() => {
       const line = formatJson({
-        perServer: { "a:1": 2 }, retries: 1,
-        p99Ms: 2, p50Ms: 1, mbPerSec: 0, callsPerSec: 1, seconds: 1, errors: { CallTimeout: 1 }, failed: 1, ok: 0,
-        calls: 1
+        interrupted: false, method: "M", perServer: { "a:1": 2 }, retries: 1, p99Ms: 2, p50Ms: 1, mbPerSec: 0, callsPerSec: 1, seconds: 1,
+        errors: { CallTimeout: 1 }, failed: 1, ok: 1, calls: 2
       })
       assert.strictEqual(
         line,
-        "{\"calls\":1,\"ok\":0,\"failed\":1,\"errors\":{\"CallTimeout\":1},\"seconds\":1,\"callsPerSec\":1,\"mbPerSec\":0,\"p50Ms\":1,\"p99Ms\":2,\"retries\":1,\"perServer\":{\"a:1\":2}}"
+        "{\"calls\":2,\"ok\":1,\"failed\":1,\"errors\":{\"CallTimeout\":1},\"seconds\":1,\"callsPerSec\":1,\"mbPerSec\":0,\"p50Ms\":1,\"p99Ms\":2,\"retries\":1,\"perServer\":{\"a:1\":2},\"method\":\"M\",\"interrupted\":false}"
       )
+    }))
+
+  it.live("--method and --args call any method, replies unchecked, with bytes given as {\"$bytes\"}", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const leader = yield* runCli("bench", server.address, "--method", "Status.Leader", "--calls", "40", "--warmup", "0s", "--json")
+      assert.strictEqual(leader.code, 0, leader.stderr)
+      const r = JSON.parse(leader.stdout)
+      assert.deepStrictEqual([r.method, r.calls, r.ok, r.mbPerSec], ["Status.Leader", 40, 40, null])
+      const bytes = yield* runCli(
+        "bench", server.address, "--args", "{\"Payload\":{\"$bytes\":\"AP8BAg==\"},\"Seq\":1,\"Note\":\"\"}", "--calls", "10",
+        "--warmup", "0s"
+      )
+      assert.strictEqual(bytes.code, 0, bytes.stderr)
+      assert.match(bytes.stdout, /^ok\s+10$/m)
+      assert.notMatch(bytes.stdout, /^payload/m)
+    }))
+
+  it.live("prints n/a for rates and latencies when every call fails, and exits 1", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const args = ["bench", server.address, "--method", "Test.Fail", "--args", "{\"Message\":\"no\"}", "--calls", "20", "--warmup", "0s"]
+      const table = yield* runCli(...args)
+      assert.strictEqual(table.code, 1)
+      assert.match(table.stdout, /^calls\/s\s+n\/a$/m)
+      assert.match(table.stdout, /^p50\s+n\/a$/m)
+      assert.match(table.stdout, /^p99\s+n\/a$/m)
+      assert.match(table.stdout, /^\s+RemoteError\s+20$/m)
+      const json = JSON.parse((yield* runCli(...args, "--json")).stdout)
+      assert.deepStrictEqual([json.callsPerSec, json.mbPerSec, json.p50Ms, json.p99Ms, json.failed], [null, null, null, null, 20])
+    }))
+
+  it.live("exits 2 on --size with --method, or on --args that are not JSON", () =>
+    Effect.gen(function*() {
+      for (
+        const args of [
+          ["--method", "Status.Ping", "--size", "10"],
+          ["--args", "{nope"],
+          ["--args", "{\"$bytes\":\"not base64!\"}"]
+        ]
+      ) {
+        const result = yield* runCli("bench", "127.0.0.1:1", ...args)
+        assert.strictEqual(result.code, 2, args.join(" "))
+        assert.lengthOf(lines(result.stderr), 1, result.stderr)
+      }
+    }))
+
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    it.live(`on ${signal} stops starting calls, lets those in flight finish, prints the partial figures and exits ${code}`, () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        // Slow calls, so some are in flight when the signal lands; the first progress line says it is measuring.
+        const bench = yield* startCli(
+          "bench", server.address, "--method", "Test.Sleep", "--args", "{\"Millis\":50}", "--duration", "60s",
+          "--warmup", "0s", "--concurrency", "4"
+        )
+        yield* bench.stderrLine(/^bench: \d+ calls/)
+        bench.child.kill(signal)
+        const finished = yield* bench.finished
+        assert.strictEqual(finished.code, code, finished.stderr)
+        assert.match(finished.stdout, /^stopped\s+by a signal: partial figures$/m)
+        const figure = (name: string) => Number(new RegExp(`^${name}\\s+(\\S+)`, "m").exec(finished.stdout)?.[1])
+        assert.isAbove(figure("ok"), 0)
+        assert.strictEqual(figure("failed"), 0, "calls in flight were let finish")
+        assert.isBelow(figure("seconds"), 30)
+      }))
+  }
+
+  it.effect("leaves the warm-up's calls out of every figure", () =>
+    Effect.gen(function*() {
+      const { layer, seen } = slowEcho(10)
+      const fiber = yield* Effect.forkChild(
+        runBench({
+          address: "127.0.0.1:1",
+          calls: 50,
+          concurrency: 1,
+          warmup: Duration.seconds(1),
+          call: { _tag: "Echo", size: 8 },
+          timeout: Duration.seconds(1),
+          progress: false
+        }).pipe(Effect.provide(layer))
+      )
+      for (let i = 0; i < 200 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 millis")
+      const r = yield* Fiber.join(fiber)
+      // The probe, 100 warm-up calls of 10 ms, then 50 measured ones.
+      assert.strictEqual(seen.calls, 1 + 100 + 50)
+      assert.strictEqual(r.calls, 50)
+      assert.strictEqual(r.seconds, 0.5)
+      assert.strictEqual(r.p50Ms, 10)
+    }))
+
+  it.effect("the table says n/a, and that the figures are partial after a signal", () =>
+    Effect.sync(() => {
+      const r: BenchResult = {
+        calls: 3, ok: 0, failed: 3, errors: { RemoteError: 3 }, seconds: 1, callsPerSec: null, mbPerSec: null,
+        p50Ms: null, p99Ms: null, retries: 0, perServer: {}, method: "Test.Echo", interrupted: true
+      }
+      const table = formatTable(r, { concurrency: 1, call: { _tag: "Echo", size: 4 } })
+      assert.match(table, /^stopped\s+by a signal: partial figures$/m)
+      assert.match(table, /^MB\/s\s+n\/a$/m)
+      assert.match(table, /^payload\s+4 B$/m)
     }))
 })

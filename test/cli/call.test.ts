@@ -1,6 +1,7 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { parseArgs } from "../../src/cli/call.ts"
+import { buildGoPeer, goAvailable, goServer } from "../interop/goPeer.ts"
 import { lines, runCli, serve, tlsDir } from "./helpers.ts"
 
 describe("connpool call", () => {
@@ -90,4 +91,45 @@ describe("connpool call", () => {
       const error = yield* Effect.flip(parseArgs("{"))
       assert.strictEqual(error._tag, "UsageError")
     }))
+
+  it.live("sends {\"$bytes\"} and {\"$time\"} as bytes and prints them back in the same forms", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const echo = (payload: string, ...flags: Array<string>) =>
+        runCli("call", server.address, "Test.Echo", `{"Payload":${payload},"Seq":1,"Note":"n"}`, ...flags)
+      const bytes = yield* echo("{\"$bytes\":\"AP8BAg==\"}")
+      assert.strictEqual(bytes.code, 0, bytes.stderr)
+      assert.deepStrictEqual(JSON.parse(bytes.stdout).Payload, { $bytes: "AP8BAg==" })
+      const text = yield* echo("\"AP8BAg==\"")
+      assert.strictEqual(JSON.parse(text.stdout).Payload, "AP8BAg==")
+      const time = yield* echo("{\"$time\":\"2024-03-01T12:30:45.123456789+05:30\"}")
+      assert.deepStrictEqual(JSON.parse(time.stdout).Payload, { $time: "2024-03-01T12:30:45.123456789+05:30" })
+      const raw = yield* echo("\"hi\"", "--bytes", "base64")
+      assert.deepStrictEqual(JSON.parse(raw.stdout), {
+        Payload: { $bytes: "aGk=" },
+        Seq: 1,
+        Note: { $bytes: "bg==" },
+        Served: JSON.parse(raw.stdout).Served
+      })
+    }))
+
+  describe.runIf(goAvailable(import.meta.url))("against the Go peer", () => {
+    beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
+
+    it.live("prints Go's time.Time fields as RFC 3339 with nanoseconds", () =>
+      Effect.gen(function*() {
+        const server = yield* goServer()
+        const result = yield* runCli(
+          "call", server.address, "Time.Echo", "{\"Times\":[{\"$time\":\"1969-07-20T20:17:40.000000001Z\"}]}"
+        )
+        assert.strictEqual(result.code, 0, result.stderr)
+        const reply = JSON.parse(result.stdout)
+        assert.deepStrictEqual(reply.Echo[0].Time, { $time: "1969-07-20T20:17:40.000000001Z" })
+        assert.strictEqual(reply.Echo[0].Text, "1969-07-20T20:17:40.000000001Z")
+        const made = Object.fromEntries(reply.Made.map((c: { Name: string; Time: unknown }) => [c.Name, c.Time]))
+        assert.deepStrictEqual(made["utc"], { $time: "2024-03-01T12:30:45.123456789Z" })
+        assert.deepStrictEqual(made["zoned"], { $time: "2024-03-01T18:00:45.123456789+05:30" })
+        assert.deepStrictEqual(made["zero"], { $time: "0001-01-01T00:00:00.000000000Z" })
+      }))
+  })
 })

@@ -74,7 +74,7 @@ describe("connpool with several servers", () => {
       assert.isAtLeast(r.rttMs, 0)
     }))
 
-  it.live("bench --json counts the failover in retries and the calls by server", () =>
+  it.live("bench --json counts the calls by server, the failover of the first call left out with the warm-up", () =>
     Effect.gen(function*() {
       const dead = yield* closedPort
       const server = yield* serve()
@@ -82,8 +82,9 @@ describe("connpool with several servers", () => {
       assert.strictEqual(result.code, 0, result.stderr)
       const r = JSON.parse(result.stdout)
       assert.strictEqual(r.ok, 40)
-      assert.strictEqual(r.retries, 1)
-      // The warm-up ping found the dead server; every echo went to the live one.
-      assert.deepStrictEqual(r.perServer, { [server.address]: 41, [dead]: 1 })
+      // The first call, made alone before the warm-up, found the dead server; like the warm-up
+      // it is left out of the figures, and every measured echo went to the live one.
+      assert.strictEqual(r.retries, 0)
+      assert.deepStrictEqual(r.perServer, { [server.address]: 40, [dead]: 0 })
     }))
 })

@@ -38,6 +38,45 @@ export const runCli = (...args: ReadonlyArray<string>): Effect.Effect<Finished> 
     return Effect.sync(() => void child.kill("SIGKILL"))
   })
 
+/**
+ * Starts `connpool ...args`; the caller signals it and waits for `finished`. `stderrLine` waits
+ * (up to 60 s) for a stderr line matching `pattern`. Killed with the Scope.
+ */
+export const startCli = (...args: ReadonlyArray<string>): Effect.Effect<
+  {
+    readonly child: ChildProcess
+    readonly finished: Effect.Effect<Finished>
+    readonly stderrLine: (pattern: RegExp) => Effect.Effect<void>
+  },
+  never,
+  Scope.Scope
+> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawnCli(args)
+      let stderr = ""
+      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+      const done = collect(child)
+      const stderrLine = (pattern: RegExp) =>
+        Effect.callback<void>((resume) => {
+          const check = () => {
+            if (stderr.split("\n").some((line) => pattern.test(line))) finish(Effect.void)
+          }
+          const timer = setTimeout(() => finish(Effect.die(new Error(`no stderr line ${pattern} in 60 s: ${stderr}`))), 60_000)
+          const finish = (effect: Effect.Effect<void>) => {
+            clearTimeout(timer)
+            child.stderr?.off("data", check)
+            resume(effect)
+          }
+          child.stderr?.on("data", check)
+          check()
+          return Effect.sync(() => finish(Effect.void))
+        })
+      return { child, finished: Effect.promise(() => done), stderrLine }
+    }),
+    ({ child }) => Effect.sync(() => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")))
+  )
+
 export interface Serving {
   readonly address: string
   readonly child: ChildProcess

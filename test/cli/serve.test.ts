@@ -49,4 +49,15 @@ describe("connpool serve", () => {
       assert.strictEqual(result.stdout, "")
       assert.lengthOf(lines(result.stderr), 1)
     }))
+
+  it.live("exits 2 with a ListenFailed line when the port is taken", () =>
+    Effect.gen(function*() {
+      const first = yield* serve()
+      const port = first.address.split(":")[1]!
+      const result = yield* runCli("serve", "--port", port)
+      assert.strictEqual(result.code, 2)
+      assert.strictEqual(result.stdout, "")
+      assert.lengthOf(lines(result.stderr), 1)
+      assert.match(result.stderr, /^connpool: ListenFailed \(127\.0\.0\.1:\d+\): .*EADDRINUSE/)
+    }))
 })

@@ -83,7 +83,7 @@ const load = (callers: number, each: number, idempotent: (seq: number) => boolea
     return { tally, finish }
   })
 
-describe.runIf(goAvailable())("RpcCluster against Go peers", () => {
+describe.runIf(goAvailable(import.meta.url))("RpcCluster against Go peers", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   it.effect("the current server killed under 64 concurrent idempotent calls: no call fails, traffic moves on", () =>

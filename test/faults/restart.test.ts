@@ -124,7 +124,7 @@ const eventually = (what: string, condition: () => boolean, limitMs = 10_000) =>
     }
   })
 
-describe.runIf(goAvailable())("Go server killed under load and restarted on the same port", () => {
+describe.runIf(goAvailable(import.meta.url))("Go server killed under load and restarted on the same port", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   it.live("SIGKILL mid-load: typed, counted failures, no call past its deadline, the pool redials by itself", () =>

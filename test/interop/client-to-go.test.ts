@@ -93,7 +93,7 @@ const logged = (server: GoServer, pattern: RegExp) =>
     return server.stderr()
   })
 
-describe.runIf(goAvailable())("our client -> Go server", () => {
+describe.runIf(goAvailable(import.meta.url))("our client -> Go server", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   for (const name of protocols) {
@@ -340,8 +340,35 @@ describe.runIf(goAvailable())("our client -> Go server", () => {
           const rpc = yield* pool({ protocol })
           const error = rpcError(yield* Effect.exit(rpc.rpc(server.address, "Status.Ping", {})))
           assert.include(["ConnectionLost", "StreamOpenFailed"], error.reason, error.message)
+          assert.match(error.message, /right after our preamble .* it expects another preamble \(--protocol\) or TLS/)
           assert.match(yield* logged(server, /non-TLS connection attempted/), /non-TLS connection attempted/)
           assert.strictEqual((yield* rpc.stats).sessions, 0)
+        }))
+
+      it.live("says the preamble byte is probably wrong when a Go server of the other numbering hangs up", () =>
+        Effect.gen(function*() {
+          const other = name === "consul" ? "nomad" : "consul"
+          const server = yield* goServer({ protocol: other })
+          const rpc = yield* pool({ protocol })
+          const error = rpcError(yield* Effect.exit(rpc.rpc(server.address, "Status.Ping", {})))
+          assert.strictEqual(error.reason, "ConnectionLost", error.message)
+          assert.include(
+            error.message,
+            `right after our preamble (yamux byte 0x0${protocol.muxByte}, ${name} numbering) without sending anything`
+          )
+          // Consul's yamux byte 4 is Nomad's TLS byte; Nomad's 6 is nothing to Consul.
+          const refused = /unsupported type byte|TLS connection attempted/
+          assert.match(yield* logged(server, refused), refused)
+        }))
+
+      it.live("says the server probably serves plaintext when our TLS byte meets a plaintext Go server", () =>
+        Effect.gen(function*() {
+          const server = yield* goServer({ protocol: name })
+          const rpc = yield* pool({ protocol, tls: clientTls })
+          const error = rpcError(yield* Effect.exit(rpc.rpc(server.address, "Status.Ping", {})))
+          assert.strictEqual(error.reason, "DialFailed", error.message)
+          assert.isFalse(error.isRetryable)
+          assert.match(error.message, /closed the connection on our TLS byte .* probably serves plaintext only/)
         }))
     })
 

@@ -37,7 +37,7 @@ interface Stats {
   readonly Live: number
 }
 
-describe.runIf(goAvailable())("Go peer", () => {
+describe.runIf(goAvailable(import.meta.url))("Go peer", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   for (const v of variants) {

@@ -66,7 +66,7 @@ const settled = (server: Server) =>
     return server.stats()
   })
 
-describe.runIf(goAvailable())("Go client -> our server", () => {
+describe.runIf(goAvailable(import.meta.url))("Go client -> our server", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   for (const v of variants) {

@@ -3,35 +3,25 @@
  * Consul-pattern client, both built from the HashiCorp libraries Debian ships
  * (golang-github-hashicorp-{yamux,net-rpc-msgpackrpc,go-msgpack}-dev) in GOPATH mode.
  *
- * Suites gate on {@link goAvailable}: outside CI a machine without Go skips the interop
- * suites; in CI (`CI=true`) a missing toolchain throws so the gap cannot pass silently.
+ * Suites gate on {@link goAvailable}, which is test/requirements.ts's `goPeer` check: without
+ * Go and the libraries a suite is skipped with one line saying what is missing; with `CI` set
+ * it fails instead.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { execFile, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { goEnv, goPeer, missing, runs } from "../requirements.ts"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-
-/** Where `go build` finds the Debian-packaged libraries. */
-export const DEBIAN_GOPATH = "/usr/share/gocode"
 
 /** Go sources of the peer. */
 export const GO_PEER_DIR = path.join(here, "go")
 
 /** Build output (gitignored). */
 export const GO_PEER_BIN_DIR = path.join(GO_PEER_DIR, "bin")
-
-/** Import paths the peer needs under {@link DEBIAN_GOPATH}/src (go-multierror is a dependency of msgpackrpc). */
-export const REQUIRED_GO_PACKAGES: ReadonlyArray<string> = [
-  "github.com/hashicorp/yamux",
-  "github.com/hashicorp/net-rpc-msgpackrpc",
-  "github.com/hashicorp/go-msgpack/codec",
-  "github.com/hashicorp/go-multierror"
-]
 
 const fixtures = path.resolve(here, "..", "fixtures", "tls")
 
@@ -69,39 +59,15 @@ export const STDERR_KEEP_BYTES = 64 * 1024
 // ---------------------------------------------------------------------------------------------
 // Availability
 
-let availability: { readonly ok: true } | { readonly ok: false; readonly reason: string } | undefined
-
-const probe = (): { readonly ok: true } | { readonly ok: false; readonly reason: string } => {
-  const go = spawnSync("go", ["version"], { encoding: "utf8", env: goEnv() })
-  if (go.error !== undefined || go.status !== 0) {
-    return { ok: false, reason: `\`go version\` failed: ${go.error?.message ?? go.stderr}` }
-  }
-  const missing = REQUIRED_GO_PACKAGES.filter((p) => !fs.existsSync(path.join(DEBIAN_GOPATH, "src", p)))
-  if (missing.length > 0) {
-    return { ok: false, reason: `missing under ${DEBIAN_GOPATH}/src: ${missing.join(", ")}` }
-  }
-  return { ok: true }
-}
-
-/** Why the Go peer cannot be used here, or undefined when it can. */
-export const goUnavailableReason = (): string | undefined => {
-  availability ??= probe()
-  return availability.ok ? undefined : availability.reason
-}
+/** Why the Go peer cannot be built here, or undefined when it can. */
+export const goUnavailableReason = (): string | undefined => missing(goPeer)
 
 /**
- * True when `go` is on PATH and the Debian HashiCorp packages are installed. When they are
- * not and `CI=true`, this throws instead of returning false, so CI cannot skip the interop
- * suites by accident.
+ * True when `go` works and the HashiCorp libraries are found (test/requirements.ts). Otherwise
+ * prints one line naming `suite` (pass `import.meta.url`) and returns false, or throws when `CI`
+ * is set, so CI cannot skip the interop suites by accident.
  */
-export const goAvailable = (): boolean => {
-  const reason = goUnavailableReason()
-  if (reason === undefined) return true
-  if (process.env["CI"] === "true") {
-    throw new Error(`Go interop peer unavailable in CI: ${reason} (install golang-go and the hashicorp -dev packages)`)
-  }
-  return false
-}
+export const goAvailable = (suite = "a Go peer suite"): boolean => runs(suite, goPeer)
 
 // ---------------------------------------------------------------------------------------------
 // Build
@@ -114,17 +80,6 @@ export interface GoPeerBinaries {
 const binaries: GoPeerBinaries = {
   server: path.join(GO_PEER_BIN_DIR, "server"),
   client: path.join(GO_PEER_BIN_DIR, "client")
-}
-
-function goEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, GO111MODULE: "off", GOPATH: DEBIAN_GOPATH, GOFLAGS: "" }
-  // Pure-Go static binaries: no dependency on a C toolchain being installed next to golang-go.
-  env["CGO_ENABLED"] ??= "0"
-  // Go refuses to build without a cache dir, and CI may run without HOME.
-  if (env["GOCACHE"] === undefined && env["HOME"] === undefined && env["XDG_CACHE_HOME"] === undefined) {
-    env["GOCACHE"] = path.join(os.tmpdir(), "effect-connpool-gocache")
-  }
-  return env
 }
 
 const newestSourceMtime = (): number => {
@@ -205,7 +160,8 @@ let building: Promise<GoPeerBinaries> | undefined
  */
 export const buildGoPeer = (): Promise<GoPeerBinaries> => {
   building ??= (async () => {
-    if (!goAvailable()) throw new Error(`Go peer unavailable: ${goUnavailableReason()}`)
+    const reason = goUnavailableReason()
+    if (reason !== undefined) throw new Error(`Go peer unavailable: ${reason}`)
     if (isFresh()) return binaries
     await withBuildLock(async () => {
       if (isFresh()) return

@@ -15,6 +15,7 @@ import {
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
 import { decode } from "../../src/msgpackrpc/Decoder.ts"
 import { encode } from "../../src/msgpackrpc/Encoder.ts"
+import { goEnv, goMsgpack, runs } from "../requirements.ts"
 
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
 const ascii = (s: string): string => Buffer.from(s, "latin1").toString("hex")
@@ -170,7 +171,7 @@ describe("Codec", () => {
     assert.strictEqual(reader.end(), e)
   })
 
-  it.skipIf(!goAvailable() && process.env["CI"] !== "true")(
+  it.runIf(runs(import.meta.url, goMsgpack))(
     "matches go-msgpack with Consul's handle byte for byte",
     () => {
       const vectors = goVectors()
@@ -252,26 +253,11 @@ function reencode(name: string, input: Uint8Array): string {
   return hex(encode(v))
 }
 
-function goAvailable(): boolean {
-  try {
-    execFileSync("go", ["version"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Builds test/msgpackrpc/go against Debian's GOPATH copy of go-msgpack and runs it: name → hex. */
+/** Builds test/msgpackrpc/go against go-msgpack in GOPATH mode (test/requirements.ts) and runs it: name → hex. */
 function goVectors(): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), "msgpack-vectors-"))
   const bin = join(dir, "vectors")
-  const env = {
-    ...process.env,
-    GO111MODULE: "off",
-    GOPATH: process.env["MSGPACK_GOPATH"] ?? "/usr/share/gocode",
-    GOFLAGS: "",
-    GOCACHE: process.env["GOCACHE"] ?? join(tmpdir(), "effect-connpool-gocache")
-  }
+  const env = goEnv()
   const source = fileURLToPath(new URL("./go", import.meta.url))
   execFileSync("go", ["build", "-o", bin, "."], { cwd: source, env, stdio: ["ignore", "ignore", "inherit"] })
   const out = execFileSync(bin, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })

@@ -38,6 +38,7 @@ import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import { proxy, type Proxy } from "../faults/helpers.ts"
 import { buildGoPeer, goUnavailableReason } from "../interop/goPeer.ts"
+import { inCI } from "../requirements.ts"
 
 const self = fileURLToPath(import.meta.url)
 
@@ -296,7 +297,7 @@ const run = async (options: Options): Promise<number> => {
     if (name === "go") {
       const reason = goUnavailableReason()
       if (reason !== undefined) {
-        if (process.env["CI"] === "true" || options.explicitTargets) throw new Error(`Go peer: ${reason}`)
+        if (inCI() || options.explicitTargets) throw new Error(`Go peer: ${reason}`)
         skipped.push(`go (${reason})`)
         continue
       }

@@ -360,13 +360,14 @@ describe("Listener", () => {
   })
 
   describe("lifecycle", () => {
-    it.effect("fails with DialFailed when the port is taken", () =>
+    it.effect("fails with ListenFailed, not retryable, when the port is taken", () =>
       Effect.gen(function*() {
         const { listening } = yield* recordingListener()
         const error = yield* Effect.flip(Listener.listen({ port: listening.port }, () => Effect.void))
-        assert.strictEqual(error.reason, "DialFailed")
+        assert.strictEqual(error.reason, "ListenFailed")
+        assert.isFalse(error.isRetryable)
         assert.strictEqual(error.address, listening.address)
-        assert.match(error.detail ?? "", /^listen: .*EADDRINUSE/)
+        assert.match(error.detail ?? "", /EADDRINUSE/)
       }))
 
     it.effect("stops listening and closes live connections when its Scope closes", () =>

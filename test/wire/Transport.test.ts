@@ -1,12 +1,35 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
+import * as net from "node:net"
 import * as tls from "node:tls"
+import type { Scope } from "effect"
+import * as Listener from "../../src/wire/Listener.ts"
 import { consul, custom, nomad } from "../../src/wire/Protocol.ts"
 import * as Transport from "../../src/wire/Transport.ts"
 import { closedPort, fixtures, flush, recordingServer, until } from "./fixtures.ts"
 
 const trusting = { ca: fixtures.ca }
+
+/** A plaintext server that answers whatever arrives with an HTTP error, as a web server on the port would. */
+const httpServer: Effect.Effect<number, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<net.Server>((resolve) => {
+      const server = net.createServer((socket) => {
+        socket.on("error", () => {})
+        socket.once("data", () => socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+      })
+      server.listen(0, "127.0.0.1", () => resolve(server))
+    })
+  ),
+  (server) => Effect.sync(() => server.close())
+).pipe(Effect.map((server) => (server.address() as net.AddressInfo).port))
+
+/** The first `error` the socket emits. */
+const nextError = (socket: net.Socket): Effect.Effect<Error> =>
+  Effect.callback<Error>((resume) => {
+    socket.once("error", (error) => resume(Effect.succeed(error)))
+  })
 
 describe("Transport", () => {
   describe("addresses", () => {
@@ -126,6 +149,53 @@ describe("Transport", () => {
   })
 
   describe("failures", () => {
+    it.effect("says the preamble byte is probably wrong when the server hangs up right after it", () =>
+      Effect.gen(function*() {
+        const server = yield* Listener.listen({ protocol: nomad }, () => Effect.never)
+        const socket = yield* Transport.dial({ host: "127.0.0.1", port: server.port, protocol: consul })
+        const error = yield* nextError(socket)
+        assert.strictEqual(
+          error.message,
+          "EOF before any reply: the server closed the connection right after our preamble (yamux byte 0x04, " +
+            "consul numbering) without sending anything; if this repeats, it expects another preamble (--protocol) or TLS"
+        )
+      }))
+
+    it.effect("raises no preamble hint once the server has answered", () =>
+      Effect.gen(function*() {
+        const server = yield* Listener.listen({}, ({ socket }) =>
+          Effect.sync(() => {
+            socket.write("x")
+            socket.end()
+          }))
+        const socket = yield* Transport.dial({ host: "127.0.0.1", port: server.port })
+        const errors: Array<Error> = []
+        socket.on("error", (error) => errors.push(error))
+        socket.resume()
+        yield* until("the server's close arrives", () => socket.readableEnded)
+        assert.deepStrictEqual(errors, [])
+      }))
+
+    it.effect("says the server probably serves plaintext when it hangs up on our TLS byte", () =>
+      Effect.gen(function*() {
+        const server = yield* Listener.listen({}, () => Effect.never)
+        const error = yield* Effect.flip(Transport.dial({ host: "127.0.0.1", port: server.port, tls: trusting }))
+        assert.strictEqual(error.reason, "TlsFailed")
+        assert.isFalse(error.isRetryable)
+        assert.match(
+          error.detail ?? "",
+          /: the server closed the connection on our TLS byte 0x03 \(consul numbering\) without answering; it probably serves plaintext only, or expects another protocol \(--protocol\)$/
+        )
+      }))
+
+    it.effect("says the server speaks plaintext when it answers the TLS handshake with other bytes", () =>
+      Effect.gen(function*() {
+        const port = yield* httpServer
+        const error = yield* Effect.flip(Transport.dial({ host: "127.0.0.1", port, tls: trusting }))
+        assert.strictEqual(error.reason, "TlsFailed")
+        assert.match(error.detail ?? "", /^ERR_SSL_[A-Z_]+: the server answered the TLS handshake with bytes that are not TLS/)
+      }))
+
     it.effect("fails with DialFailed on a closed port", () =>
       Effect.gen(function*() {
         const port = yield* closedPort

@@ -531,6 +531,9 @@ func main() {
 	if err := registerCluster(rpcServer); err != nil { // cluster.go
 		log.Fatalf("register Election: %v", err)
 	}
+	if err := rpcServer.RegisterName("Time", &TimeService{}); err != nil { // times.go
+		log.Fatalf("register Time: %v", err)
+	}
 	srv := &server{protocol: *protocol, tlsConfig: tlsConfig, rpc: rpcServer}
 
 	fmt.Fprintln(os.Stdout, bound)
