@@ -83,8 +83,17 @@ export class Core<A> {
     this.breaker = new Breaker(options.config.breakerThreshold)
   }
 
+  /**
+   * Monotonic millis. Every age, deadline and wait in the pool is measured on
+   * this, never on the wall clock, which NTP or a VM resume can step by hours.
+   */
   now(): number {
-    return this.clock.currentTimeMillisUnsafe()
+    return Number(this.clock.monotonicTimeNanosUnsafe()) / 1_000_000
+  }
+
+  /** A monotonic reading of `now()` as wall-clock millis, for the handles' `createdAt`/`usedAt`. */
+  wallTime(monotonic: number): number {
+    return this.clock.currentTimeMillisUnsafe() - (this.now() - monotonic)
   }
 
   // ---------------------------------------------------------------------------
@@ -121,16 +130,16 @@ export class Core<A> {
 
   /** Within its lifetime and not idle too long. Checked before every hand-out. */
   isHealthy(entry: Entry<A>, now: number): boolean {
-    return now < entry.expiresAt && now - entry.usedAt < this.config.connMaxIdleTimeMillis
+    return now < entry.expiresAt && now - entry.lastUsed < this.config.connMaxIdleTimeMillis
   }
 
   /** `connMaxLifetime` ± a uniform draw within `connMaxLifetimeJitter`. */
-  expiresAt(createdAt: number): number {
+  expiresAt(born: number): number {
     const lifetime = this.config.connMaxLifetimeMillis
     if (lifetime === Infinity) return Infinity
     const jitter = this.config.connMaxLifetimeJitterMillis
-    if (jitter === 0) return createdAt + lifetime
-    return createdAt + lifetime + (this.random.nextDoubleUnsafe() * 2 - 1) * jitter
+    if (jitter === 0) return born + lifetime
+    return born + lifetime + (this.random.nextDoubleUnsafe() * 2 - 1) * jitter
   }
 
   // ---------------------------------------------------------------------------
@@ -204,7 +213,7 @@ export class Core<A> {
   putUnsafe(entry: Entry<A>): Effect.Effect<void> | undefined {
     if (entry.owner !== this || entry.state !== "InUse") return undefined
     const now = this.now()
-    entry.usedAt = now
+    entry.lastUsed = now
     const expired = now >= entry.expiresAt
     if (
       this.closed || !entry.pooled || entry.closeOnPut || entry.dead || expired ||

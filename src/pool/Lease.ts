@@ -264,7 +264,7 @@ export class Lease<A> implements TurnWaiter, Wakeable {
       return Scope.close(scope, Exit.void)
     }
     const entry = core.adopt(conn, scope, this.withTurn)
-    this.checkout(entry, entry.createdAt)
+    this.checkout(entry, entry.born)
     return core.watch(entry)
   }
 
@@ -283,7 +283,7 @@ export class Lease<A> implements TurnWaiter, Wakeable {
   private checkout(entry: Entry<A>, now: number): void {
     const core = this.core
     entry.state = "InUse"
-    entry.usedAt = now
+    entry.lastUsed = now
     if (this.turn) {
       this.turn = false
       entry.turn = true

@@ -31,10 +31,21 @@ import type { Fiber, Scope } from "effect"
 export interface PooledConn<A> {
   /** The connection the dial opened. */
   readonly conn: A
-  /** When it was dialled (`Clock` millis). */
+  /** When it was dialled (wall-clock `Clock` millis, read now: the wall clock may have stepped since). */
   readonly createdAt: number
-  /** When it was last handed out or put back (`Clock` millis). */
+  /** When it was last handed out or put back (wall-clock `Clock` millis, as `createdAt`). */
   readonly usedAt: number
+}
+
+/**
+ * What an entry needs of its pool: its identity, and its clock to turn a
+ * monotonic reading into wall-clock time.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EntryOwner {
+  wallTime(monotonic: number): number
 }
 
 /**
@@ -54,7 +65,8 @@ export type ConnState = "Idle" | "InUse" | "Closed"
  */
 export class Entry<A> implements PooledConn<A> {
   state: ConnState = "InUse"
-  usedAt: number
+  /** When it was last handed out or put back (monotonic millis, the pool's `now()`). */
+  lastUsed: number
   /** Holds one of the pool's turns (only while `InUse`, only when lent by `get`). */
   turn = false
   /** Matched by `filter` while in use: closed, not pooled, when it comes back. */
@@ -67,30 +79,39 @@ export class Entry<A> implements PooledConn<A> {
   idleNext: Entry<A> | undefined = undefined
 
   /** The pool it belongs to, so a foreign handle is recognised. */
-  readonly owner: object
+  readonly owner: EntryOwner
   readonly conn: A
   /** Closing it closes the connection. */
   readonly scope: Scope.Closeable
-  readonly createdAt: number
-  /** When its lifetime ends (`Clock` millis, `Infinity` for never). */
+  /** When it was dialled (monotonic millis). */
+  readonly born: number
+  /** When its lifetime ends (monotonic millis, `Infinity` for never). */
   readonly expiresAt: number
   /** False for `newConn` connections: closed on put instead of pooled. */
   readonly pooled: boolean
 
   constructor(
-    owner: object,
+    owner: EntryOwner,
     conn: A,
     scope: Scope.Closeable,
-    createdAt: number,
+    born: number,
     expiresAt: number,
     pooled: boolean
   ) {
     this.owner = owner
     this.conn = conn
     this.scope = scope
-    this.createdAt = createdAt
+    this.born = born
     this.expiresAt = expiresAt
     this.pooled = pooled
-    this.usedAt = createdAt
+    this.lastUsed = born
+  }
+
+  get createdAt(): number {
+    return this.owner.wallTime(this.born)
+  }
+
+  get usedAt(): number {
+    return this.owner.wallTime(this.lastUsed)
   }
 }

@@ -87,7 +87,7 @@ export class Turns {
   }
 
   /**
-   * Queues a waiter at the back. `deadline` is a `Clock` time in millis
+   * Queues a waiter at the back. `deadline` is in monotonic millis
    * (`Infinity` for none). Call only after `tryTake` failed.
    */
   enqueue(waiter: TurnWaiter, deadline: number): void {
@@ -134,20 +134,19 @@ export class Turns {
 
   /**
    * The timer fiber's loop: parks while no waiter has a deadline, otherwise
-   * sleeps until the head's deadline and expires what is due. A sleep is
-   * capped at `maxSleepMillis` (the shared timeout), so a wall clock that
-   * jumps back delays a timeout by at most one more period.
+   * sleeps until the head's deadline and expires what is due. `now` is the
+   * monotonic clock the deadlines were set on; `clock.sleep` is monotonic too
+   * (`setTimeout`), so a stepped wall clock moves no timeout.
    */
-  timer(clock: Clock.Clock, maxSleepMillis: number): Effect.Effect<never> {
+  timer(clock: Clock.Clock, now: () => number): Effect.Effect<never> {
     const step = Effect.suspend(() => {
       const head = this.head
       if (head === undefined || head.turnsDeadline === Infinity) return this.signal.wait
-      const now = clock.currentTimeMillisUnsafe()
-      this.expire(now)
+      const at = now()
+      this.expire(at)
       const next = this.head
       if (next === undefined) return Effect.void
-      const millis = Math.min(Math.max(next.turnsDeadline - now, 0), maxSleepMillis)
-      return clock.sleep(Duration.millis(millis))
+      return clock.sleep(Duration.millis(Math.max(next.turnsDeadline - at, 0)))
     })
     return Effect.forever(step)
   }

@@ -88,21 +88,22 @@ describe("Turns", () => {
   it.effect("the timer expires each waiter at its deadline with one fiber", () =>
     Effect.gen(function*() {
       const clock = yield* Clock.Clock
+      const now = () => Number(clock.monotonicTimeNanosUnsafe()) / 1_000_000
       const log: Array<string> = []
       const turns = new Turns(1)
       turns.tryTake()
-      yield* Effect.forkChild(turns.timer(clock, 4000))
+      yield* Effect.forkChild(turns.timer(clock, now))
       yield* settle
-      turns.enqueue(waiter("a", log), clock.currentTimeMillisUnsafe() + 4000)
+      turns.enqueue(waiter("a", log), now() + 4000)
       yield* TestClock.adjust("1 second")
-      turns.enqueue(waiter("b", log), clock.currentTimeMillisUnsafe() + 4000)
+      turns.enqueue(waiter("b", log), now() + 4000)
       yield* TestClock.adjust("2999 millis")
       assert.deepStrictEqual(log, [])
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(log, ["a:timeout"])
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(log, ["a:timeout", "b:timeout"])
-      turns.enqueue(waiter("c", log), clock.currentTimeMillisUnsafe() + 4000)
+      turns.enqueue(waiter("c", log), now() + 4000)
       yield* TestClock.adjust("4 seconds")
       assert.deepStrictEqual(log, ["a:timeout", "b:timeout", "c:timeout"])
     }))
