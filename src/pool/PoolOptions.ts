@@ -7,9 +7,9 @@
  * @since 0.1.0
  */
 import type { Effect } from "effect"
-import { Duration, Option, Schedule } from "effect"
-import type { DialError } from "./PoolError.ts"
-import { InvalidOption } from "./PoolError.ts"
+import { Duration, Schedule } from "effect"
+import { readOptions } from "./OptionReader.ts"
+import type { DialError, InvalidOption } from "./PoolError.ts"
 
 /** Default `name`: `"ConnPool"`. @since 0.1.0 */
 export const defaultName = "ConnPool"
@@ -156,86 +156,57 @@ export interface Config {
 }
 
 /**
- * Applies defaults and checks bounds. Clamps where go-redis clamps
- * (`maxConcurrentDials` and `minIdleConns` to the turns), rejects the rest.
+ * Applies defaults and checks every option's type and range (see
+ * `OptionReader`). Clamps only where go-redis clamps valid values
+ * (`maxConcurrentDials` and `minIdleConns` to the turns, the jitter to the
+ * lifetime); everything else out of range, `NaN` or of the wrong type is an
+ * `InvalidOption`. Never throws.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidOption => {
-  const name = options.name ?? defaultName
-  const invalid = (option: string, detail: string) => new InvalidOption({ pool: name, option, detail })
-  const count = (
-    option: string,
-    value: number | undefined,
-    fallback: number,
-    min: number,
-    infinite: boolean
-  ): number | InvalidOption => {
-    const n = value ?? fallback
-    const ok = Number.isInteger(n) ? n >= min : infinite && n === Infinity
-    if (!ok) return invalid(option, `expected an integer >= ${min}${infinite ? " or Infinity" : ""}, got ${n}`)
-    return n
-  }
-  const duration = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration) => {
-    const d = value === undefined ? Option.some(fallback) : Duration.fromInput(value)
-    if (Option.isNone(d) || Duration.isNegative(d.value)) return invalid(option, `expected a duration >= 0`)
-    return d.value
-  }
-
-  const poolSize = count("poolSize", options.poolSize, defaultPoolSize, 1, true)
-  if (typeof poolSize !== "number") return poolSize
-  const maxActiveConns = count("maxActiveConns", options.maxActiveConns, defaultMaxActiveConns, 1, true)
-  if (typeof maxActiveConns !== "number") return maxActiveConns
-  const turns = Math.min(poolSize, maxActiveConns)
-  const minIdleConns = count("minIdleConns", options.minIdleConns, defaultMinIdleConns, 0, false)
-  if (typeof minIdleConns !== "number") return minIdleConns
-  const maxIdleConns = count("maxIdleConns", options.maxIdleConns, defaultMaxIdleConns, 0, true)
-  if (typeof maxIdleConns !== "number") return maxIdleConns
-  const maxConcurrentDials = count("maxConcurrentDials", options.maxConcurrentDials, turns, 1, true)
-  if (typeof maxConcurrentDials !== "number") return maxConcurrentDials
-  const breakerThreshold = count(
-    "breakerThreshold",
-    options.breakerThreshold,
-    Number.isFinite(poolSize) ? poolSize : defaultPoolSize,
-    1,
-    true
-  )
-  if (typeof breakerThreshold !== "number") return breakerThreshold
-
-  const poolTimeout = duration("poolTimeout", options.poolTimeout, defaultPoolTimeout)
-  if (!Duration.isDuration(poolTimeout)) return poolTimeout
-  const dialTimeout = duration("dialTimeout", options.dialTimeout, defaultDialTimeout)
-  if (!Duration.isDuration(dialTimeout)) return dialTimeout
-  const connMaxIdleTime = duration("connMaxIdleTime", options.connMaxIdleTime, defaultConnMaxIdleTime)
-  if (!Duration.isDuration(connMaxIdleTime)) return connMaxIdleTime
-  const connMaxLifetime = duration("connMaxLifetime", options.connMaxLifetime, defaultConnMaxLifetime)
-  if (!Duration.isDuration(connMaxLifetime)) return connMaxLifetime
-  const jitter = duration("connMaxLifetimeJitter", options.connMaxLifetimeJitter, defaultConnMaxLifetimeJitter)
-  if (!Duration.isDuration(jitter)) return jitter
-  const idleCheckFrequency = duration("idleCheckFrequency", options.idleCheckFrequency, defaultIdleCheckFrequency)
-  if (!Duration.isDuration(idleCheckFrequency)) return idleCheckFrequency
-  if (Duration.isZero(idleCheckFrequency)) return invalid("idleCheckFrequency", "expected a duration > 0")
-
-  const lifetimeMillis = Duration.toMillis(connMaxLifetime)
-  return {
-    name,
-    poolSize,
-    turns,
-    poolFIFO: options.poolFIFO ?? false,
-    poolTimeout,
-    poolTimeoutMillis: Duration.toMillis(poolTimeout),
-    dialTimeout,
-    dialRetry: options.dialRetry ?? defaultDialRetry,
-    minIdleConns: Math.min(minIdleConns, turns),
-    maxIdleConns,
-    maxActiveConns,
-    maxConcurrentDials: Math.min(maxConcurrentDials, turns),
-    connMaxIdleTimeMillis: Duration.isZero(connMaxIdleTime) ? Infinity : Duration.toMillis(connMaxIdleTime),
-    connMaxLifetimeMillis: lifetimeMillis === 0 ? Infinity : lifetimeMillis,
-    connMaxLifetimeJitterMillis: Math.min(Duration.toMillis(jitter), lifetimeMillis === 0 ? 0 : lifetimeMillis),
-    idleCheckFrequency,
-    breakerThreshold,
-    breakerProbe: options.breakerProbe ?? defaultBreakerProbe
-  }
-}
+export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidOption =>
+  readOptions(options, defaultName, (read): Config => {
+    const name = read.text("name", defaultName)
+    read.effect("dial")
+    read.fn("closeSignal")
+    const poolSize = read.count("poolSize", defaultPoolSize, 1, true)
+    const maxActiveConns = read.count("maxActiveConns", defaultMaxActiveConns, 1, true)
+    const turns = Math.min(poolSize, maxActiveConns)
+    const minIdleConns = read.count("minIdleConns", defaultMinIdleConns, 0, false)
+    const maxIdleConns = read.count("maxIdleConns", defaultMaxIdleConns, 0, true)
+    const maxConcurrentDials = read.count("maxConcurrentDials", turns, 1, true)
+    const breakerThreshold = read.count(
+      "breakerThreshold",
+      Number.isFinite(poolSize) ? poolSize : defaultPoolSize,
+      1,
+      true
+    )
+    const poolTimeout = read.duration("poolTimeout", defaultPoolTimeout)
+    const dialTimeout = read.duration("dialTimeout", defaultDialTimeout)
+    const connMaxIdleTime = read.duration("connMaxIdleTime", defaultConnMaxIdleTime)
+    const connMaxLifetime = read.duration("connMaxLifetime", defaultConnMaxLifetime)
+    const jitter = read.duration("connMaxLifetimeJitter", defaultConnMaxLifetimeJitter)
+    const idleCheckFrequency = read.duration("idleCheckFrequency", defaultIdleCheckFrequency, true)
+    const lifetimeMillis = Duration.toMillis(connMaxLifetime)
+    return {
+      name,
+      poolSize,
+      turns,
+      poolFIFO: read.flag("poolFIFO", false),
+      poolTimeout,
+      poolTimeoutMillis: Duration.toMillis(poolTimeout),
+      dialTimeout,
+      dialRetry: read.schedule("dialRetry", defaultDialRetry),
+      minIdleConns: Math.min(minIdleConns, turns),
+      maxIdleConns,
+      maxActiveConns,
+      maxConcurrentDials: Math.min(maxConcurrentDials, turns),
+      connMaxIdleTimeMillis: Duration.isZero(connMaxIdleTime) ? Infinity : Duration.toMillis(connMaxIdleTime),
+      connMaxLifetimeMillis: lifetimeMillis === 0 ? Infinity : lifetimeMillis,
+      connMaxLifetimeJitterMillis: Math.min(Duration.toMillis(jitter), lifetimeMillis === 0 ? 0 : lifetimeMillis),
+      idleCheckFrequency,
+      breakerThreshold,
+      breakerProbe: read.schedule("breakerProbe", defaultBreakerProbe)
+    }
+  })

@@ -30,6 +30,18 @@ describe("ConnPool", () => {
         assert.strictEqual((yield* Effect.flip(ConnPool.make({ dial: probe.dial, minIdleConns: 1.5 }))).reason._tag, "InvalidOption")
       }))
 
+    it.effect("fails typed, never throws or dies, for NaN, wrong types or options that are not an object", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const nan = yield* Effect.flip(ConnPool.make({ dial: probe.dial, poolTimeout: Number.NaN }))
+        assert.strictEqual(nan.reason._tag === "InvalidOption" && nan.reason.option, "poolTimeout")
+        const wrongType = yield* Effect.flip(ConnPool.make({ dial: probe.dial, poolSize: "10" as never }))
+        assert.strictEqual(wrongType.reason._tag === "InvalidOption" && wrongType.reason.option, "poolSize")
+        const none = yield* Effect.flip(ConnPool.make(undefined as unknown as ConnPool.Options<FakeConn, string, Scope.Scope>))
+        assert.strictEqual(none.reason._tag === "InvalidOption" && none.reason.option, "options")
+        assert.strictEqual(yield* probe.attempts, 0)
+      }))
+
     it.effect("runs the dial with the connection's own scope: closing the connection runs its release", () =>
       Effect.gen(function*() {
         const probe = yield* makeProbe

@@ -70,6 +70,50 @@ describe("PoolOptions", () => {
     assert.strictEqual(invalid({ idleCheckFrequency: 0 }), "idleCheckFrequency")
   })
 
+  it("rejects NaN, non-finite and negative values instead of clamping or reading them as 0", () => {
+    assert.strictEqual(invalid({ poolSize: Number.NaN }), "poolSize")
+    assert.strictEqual(invalid({ breakerThreshold: Number.NaN }), "breakerThreshold")
+    assert.strictEqual(invalid({ maxConcurrentDials: -Infinity }), "maxConcurrentDials")
+    assert.strictEqual(invalid({ minIdleConns: Infinity }), "minIdleConns")
+    assert.strictEqual(invalid({ poolTimeout: Number.NaN }), "poolTimeout")
+    assert.strictEqual(invalid({ dialTimeout: -Infinity }), "dialTimeout")
+    assert.strictEqual(invalid({ connMaxIdleTime: [Number.NaN, 0] }), "connMaxIdleTime")
+    assert.strictEqual(invalid({ connMaxLifetime: [-1, 0] }), "connMaxLifetime")
+    assert.strictEqual(invalid({ connMaxLifetimeJitter: BigInt(-1) }), "connMaxLifetimeJitter")
+    assert.strictEqual(invalid({ idleCheckFrequency: "-1 seconds" }), "idleCheckFrequency")
+  })
+
+  it("rejects values of the wrong type, naming the option and what it got", () => {
+    const wrong = <K extends string>(key: K, value: unknown) => ({ [key]: value }) as never
+    assert.strictEqual(invalid(wrong("poolSize", "10")), "poolSize")
+    assert.strictEqual(invalid(wrong("poolTimeout", {})), "poolTimeout")
+    assert.strictEqual(invalid(wrong("dialTimeout", true)), "dialTimeout")
+    assert.strictEqual(invalid(wrong("poolFIFO", "yes")), "poolFIFO")
+    assert.strictEqual(invalid(wrong("name", 6379)), "name")
+    assert.strictEqual(invalid(wrong("closeSignal", "socket")), "closeSignal")
+    assert.strictEqual(invalid(wrong("dialRetry", { times: 3 })), "dialRetry")
+    assert.strictEqual(invalid(wrong("breakerProbe", 1000)), "breakerProbe")
+    const result = normalize({ dial, poolSize: "10" as never })
+    assert.isFalse("turns" in result)
+    if (!("turns" in result)) assert.include(result.message, `got "10"`)
+  })
+
+  it("rejects a dial that is not an Effect, and options that are not an object or throw when read", () => {
+    const noDial = normalize({ dial: (() => 1) as never })
+    assert.strictEqual("option" in noDial && noDial.option, "dial")
+    const notObject = normalize(null as never)
+    assert.strictEqual("option" in notObject && notObject.option, "options")
+    const throwing = new Proxy({ dial }, {
+      get: (target, key) => {
+        if (key === "poolSize") throw new Error("getter exploded")
+        return Reflect.get(target, key)
+      }
+    })
+    const thrown = normalize(throwing)
+    assert.strictEqual("option" in thrown && thrown.option, "options")
+    assert.include("detail" in thrown ? thrown.detail : "", "getter exploded")
+  })
+
   it("accepts an unbounded poolSize: a plain free list whose breaker still defaults to 10 failures", () => {
     const c = config({ poolSize: Infinity })
     assert.strictEqual(c.turns, Infinity)
