@@ -35,7 +35,6 @@ import { Core } from "./Core.ts"
 import * as Dialer from "./Dialer.ts"
 import { Lease } from "./Lease.ts"
 import type { PooledConn } from "./PooledConn.ts"
-import { Entry } from "./PooledConn.ts"
 import { PoolError } from "./PoolError.ts"
 import type { Options } from "./PoolOptions.ts"
 import { normalize } from "./PoolOptions.ts"
@@ -52,11 +51,12 @@ export const TypeId = "~effect-connpool/ConnPool"
  *
  * **Gotchas**
  *
- * - A connection from `get` or `newConn` must go back through exactly one
- *   `put` or `remove` (or `closeConn`); until then it keeps its turn.
- *   `use` does this for you, interruption included; prefer it.
- * - `put`/`remove`/`closeConn` of a connection that is not out (already put
- *   back, closed, or from another pool) do nothing.
+ * - A handle from `get` or `newConn` is a lease: it must go back through
+ *   exactly one `put` or `remove` (or `closeConn`); until then it keeps its
+ *   turn. `use` does this for you, interruption included; prefer it.
+ * - `put`/`remove`/`closeConn` of a handle that is not out (given back
+ *   already, or from another pool) do nothing, even if its connection has
+ *   since been lent to someone else: they are counted in `staleHandles`.
  *
  * @category models
  * @since 0.1.0
@@ -71,7 +71,7 @@ export interface ConnPool<A> extends Pipeable {
    * `PoolExhausted` there), subject to the breaker. `put` closes it.
    */
   readonly newConn: Effect.Effect<PooledConn<A>, PoolError>
-  /** Closes a connection now, wherever it is; if it was lent by `get`, its turn is freed. */
+  /** Closes the connection of a lease from `get` or `newConn` now, freeing its turn. */
   readonly closeConn: (conn: PooledConn<A>) => Effect.Effect<void>
   /**
    * Takes a turn (waiting up to `poolTimeout`), then hands out the most
@@ -198,55 +198,58 @@ export const make = <A, E, R>(
     return makePool(core)
   }))
 
-/** `get` (with a turn) or `newConn` (without): the caller owns the entry once it succeeds. */
+/** `get` (with a turn) or `newConn` (without): the caller owns the lease once it succeeds. */
 const acquire = <A>(core: Core<A>, withTurn: boolean): Effect.Effect<PooledConn<A>, PoolError> =>
   Effect.suspend(() => {
     const lease = new Lease(core, withTurn)
     return Effect.onExitPrimitive(
       Effect.withFiber((fiber) => {
         const pending = lease.start(fiber)
-        return pending === undefined
-          ? Effect.succeed<PooledConn<A>>(lease.entry!)
-          : Effect.map(pending, (): PooledConn<A> => lease.entry!)
+        return pending === undefined ? Effect.succeed<PooledConn<A>>(lease) : Effect.as(pending, lease)
       }),
       (exit) => lease.finishGet(exit)
     )
   })
 
+/**
+ * Gives back the connection of `handle` if it is a lease of this pool that
+ * still holds it. Anything else (a handle given back already, whose
+ * connection may now be lent to someone else, or one from another pool) is
+ * ignored: counted in `staleHandles` and logged at debug level, unless the
+ * pool is closed, where every give-back is a no-op.
+ */
+const giveBack = <A>(
+  core: Core<A>,
+  handle: PooledConn<A>,
+  put: boolean,
+  operation: string,
+  reason?: unknown
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!(handle instanceof Lease) || handle.core !== core || !handle.holds()) {
+      if (core.closed) return Effect.void
+      core.counters.staleHandles++
+      return Effect.logDebug(`${core.config.name}: ${operation} of a handle that is not out (given back already, or from another pool): ignored`)
+    }
+    // The bookkeeping is synchronous, so nothing can interrupt it; only the
+    // close it may return has to run uninterruptibly.
+    const close = (handle as Lease<A>).giveBack(put)
+    if (close === undefined) return Effect.void
+    return reason === undefined
+      ? Effect.uninterruptible(close)
+      : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), Effect.uninterruptible(close))
+  })
+
 const makePool = <A>(core: Core<A>): ConnPool<A> => {
-  const toEntry = (conn: PooledConn<A>): Entry<A> | undefined =>
-    conn instanceof Entry && conn.owner === core ? conn as Entry<A> : undefined
-  // The bookkeeping is synchronous, so nothing can interrupt it; only the
-  // close it may return has to run uninterruptibly.
-  const closing = (close: Effect.Effect<void> | undefined): Effect.Effect<void> =>
-    close === undefined ? Effect.void : Effect.uninterruptible(close)
   const self: ConnPoolImpl<A> = {
     [TypeId]: TypeId,
     core,
     name: core.config.name,
     newConn: acquire(core, false),
-    closeConn: (conn) =>
-      Effect.suspend(() => {
-        const entry = toEntry(conn)
-        return closing(entry === undefined ? undefined : core.removeUnsafe(entry))
-      }),
+    closeConn: (conn) => giveBack(core, conn, false, "closeConn"),
     get: acquire(core, true),
-    put: (conn) =>
-      Effect.suspend(() => {
-        const entry = toEntry(conn)
-        return closing(entry === undefined ? undefined : core.putUnsafe(entry))
-      }),
-    remove: (conn, reason) =>
-      Effect.suspend(() => {
-        const entry = toEntry(conn)
-        const close = entry === undefined ? undefined : core.removeUnsafe(entry)
-        if (close === undefined) return Effect.void
-        return closing(
-          reason === undefined
-            ? close
-            : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), close)
-        )
-      }),
+    put: (conn) => giveBack(core, conn, true, "put"),
+    remove: (conn, reason) => giveBack(core, conn, false, "remove", reason),
     len: Effect.sync(() => core.conns.size),
     idleLen: Effect.sync(() => core.idle.size),
     stats: Effect.sync(() => core.stats()),
@@ -292,8 +295,8 @@ export const use: {
     return Effect.onExitPrimitive(
       Effect.withFiber((fiber): Effect.Effect<B, E | PoolError, R> => {
         const pending = lease.start(fiber)
-        if (pending === undefined) return f(lease.entry!.conn)
-        return Effect.flatMap(pending, () => f(lease.entry!.conn))
+        if (pending === undefined) return f(lease.conn)
+        return Effect.flatMap(pending, () => f(lease.conn))
       }),
       (exit) => lease.finishUse(exit)
     )

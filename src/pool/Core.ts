@@ -206,12 +206,12 @@ export class Core<A> {
   }
 
   /**
-   * Puts an `InUse` entry back: frees its turn, then pools it, or closes it
-   * when it must not be pooled. Anything else is a no-op, so a second put
-   * frees nothing.
+   * Puts an `InUse` entry back (its holder checked that it holds it): frees
+   * its turn, then pools it, or closes it when it must not be pooled.
    */
   putUnsafe(entry: Entry<A>): Effect.Effect<void> | undefined {
-    if (entry.owner !== this || entry.state !== "InUse") return undefined
+    if (entry.state !== "InUse") return undefined
+    entry.holder = undefined
     const now = this.now()
     entry.lastUsed = now
     const expired = now >= entry.expiresAt
@@ -231,9 +231,9 @@ export class Core<A> {
     return undefined
   }
 
-  /** Closes an entry wherever it is (`remove`, `closeConn`). A closed entry is a no-op. */
+  /** Closes an `InUse` entry its holder gives back broken (`remove`, `closeConn`). */
   removeUnsafe(entry: Entry<A>): Effect.Effect<void> | undefined {
-    if (entry.owner !== this || entry.state === "Closed") return undefined
+    if (entry.state !== "InUse") return undefined
     return this.discard(entry, entry.dead)
   }
 
@@ -261,6 +261,7 @@ export class Core<A> {
   private unregister(entry: Entry<A>, stale: boolean): void {
     if (entry.state === "Idle") this.idle.remove(entry)
     entry.state = "Closed"
+    entry.holder = undefined
     this.conns.delete(entry)
     if (stale) this.counters.staleConns++
   }

@@ -38,7 +38,7 @@
 import type { Fiber, Scheduler } from "effect"
 import { Effect, Exit, Scope } from "effect"
 import type { Core } from "./Core.ts"
-import type { Entry } from "./PooledConn.ts"
+import type { Entry, PooledConn } from "./PooledConn.ts"
 import type { DialError, PoolError } from "./PoolError.ts"
 import { PoolError as PoolErrorClass } from "./PoolError.ts"
 import type { TurnWaiter, Turns } from "./Turns.ts"
@@ -54,7 +54,7 @@ type Outcome = typeof Waiting | typeof Granted | typeof TimedOut | typeof Closed
  * @category models
  * @since 0.1.0
  */
-export class Lease<A> implements TurnWaiter, Wakeable {
+export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   turnsNext: TurnWaiter | undefined = undefined
   turnsPrev: TurnWaiter | undefined = undefined
   turnsQueued = false
@@ -85,12 +85,31 @@ export class Lease<A> implements TurnWaiter, Wakeable {
   /** The pool closed while it dialled: the new connection was closed. */
   private closedWhileDialling = false
   private waitStart = 0
-  /** The entry it checked out. */
+  /** The entry it checked out; kept after it is given back, so the handle still reads. */
   entry: Entry<A> | undefined = undefined
 
   constructor(core: Core<A>, withTurn: boolean) {
     this.core = core
     this.withTurn = withTurn
+  }
+
+  // As the handle `get` and `newConn` return: read through to the entry.
+  get conn(): A {
+    return this.entry!.conn
+  }
+
+  get createdAt(): number {
+    return this.entry!.createdAt
+  }
+
+  get usedAt(): number {
+    return this.entry!.usedAt
+  }
+
+  /** Whether it is the connection's current lease: only then may it give it back. */
+  holds(): boolean {
+    const entry = this.entry
+    return entry !== undefined && entry.holder === this
   }
 
   /**
@@ -283,6 +302,7 @@ export class Lease<A> implements TurnWaiter, Wakeable {
   private checkout(entry: Entry<A>, now: number): void {
     const core = this.core
     entry.state = "InUse"
+    entry.holder = this
     entry.lastUsed = now
     if (this.turn) {
       this.turn = false
@@ -327,10 +347,18 @@ export class Lease<A> implements TurnWaiter, Wakeable {
     return this.core.closeAll(stale)
   }
 
-  /** Releases a checked-out entry, then closes leftovers. */
-  private release(entry: Entry<A>, put: boolean): Effect.Effect<void> | undefined {
-    this.entry = undefined
-    const release = put ? this.core.putUnsafe(entry) : this.core.removeUnsafe(entry)
+  /**
+   * Gives the connection back (put, or remove when `put` is false) if this
+   * is still its lease; does nothing otherwise (given back already, or the
+   * pool closed it). Then closes leftovers.
+   */
+  giveBack(put: boolean): Effect.Effect<void> | undefined {
+    const entry = this.entry
+    const release = entry === undefined || entry.holder !== this
+      ? undefined
+      : put
+      ? this.core.putUnsafe(entry)
+      : this.core.removeUnsafe(entry)
     const leftovers = this.closeLeftovers()
     if (leftovers === undefined) return release
     return release === undefined ? leftovers : Effect.andThen(release, leftovers)
@@ -338,17 +366,15 @@ export class Lease<A> implements TurnWaiter, Wakeable {
 
   /** `use`'s exit: put back on success, remove on failure or interruption. */
   finishUse(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined {
-    const entry = this.entry
-    if (entry === undefined) return this.abandon()
-    return this.release(entry, exit._tag === "Success")
+    if (this.entry === undefined) return this.abandon()
+    return this.giveBack(exit._tag === "Success")
   }
 
-  /** `get`'s exit: on success the caller owns the entry. */
+  /** `get`'s exit: on success the caller owns the lease. */
   finishGet(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined {
     if (exit._tag === "Success") return undefined
-    const entry = this.entry
-    if (entry === undefined) return this.abandon()
+    if (this.entry === undefined) return this.abandon()
     // Checked out, but the caller never received it: back to the pool.
-    return this.release(entry, true)
+    return this.giveBack(true)
   }
 }

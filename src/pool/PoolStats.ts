@@ -36,6 +36,12 @@ export interface PoolStats {
   readonly staleConns: number
   /** `get` calls still waiting for a turn or a dial (gauge). */
   readonly pendingRequests: number
+  /**
+   * `put`, `remove` or `closeConn` calls with a handle that was not out: given
+   * back already, or from another pool (counter). Each was ignored and logged
+   * at debug level.
+   */
+  readonly staleHandles: number
 }
 
 /**
@@ -53,6 +59,7 @@ export class Counters {
   waitMillis = 0
   staleConns = 0
   pendingRequests = 0
+  staleHandles = 0
 }
 
 /**
@@ -70,5 +77,6 @@ export const snapshot = (counters: Counters, totalConns: number, idleConns: numb
   totalConns,
   idleConns,
   staleConns: counters.staleConns,
-  pendingRequests: counters.pendingRequests
+  pendingRequests: counters.pendingRequests,
+  staleHandles: counters.staleHandles
 })

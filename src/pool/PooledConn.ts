@@ -16,14 +16,18 @@
  *
  * A connection's turn (`turn`) is held only in `InUse`, only by connections
  * handed out by `get`, and is given back exactly once: by whichever
- * transition leaves `InUse` first.
+ * transition leaves `InUse` first. While `InUse` it has one `holder`, the
+ * lease it was lent under; only that lease can give it back.
  *
  * @since 0.1.0
  */
 import type { Fiber, Scope } from "effect"
 
 /**
- * The handle of a connection lent by the pool.
+ * The handle of a connection lent by the pool: a lease, given back once.
+ * After it was given back (or the pool closed the connection) it is stale:
+ * `put`, `remove` and `closeConn` ignore it, even when the same connection
+ * has since been lent to someone else under another lease.
  *
  * @category models
  * @since 0.1.0
@@ -69,6 +73,11 @@ export class Entry<A> implements PooledConn<A> {
   lastUsed: number
   /** Holds one of the pool's turns (only while `InUse`, only when lent by `get`). */
   turn = false
+  /**
+   * The lease it is lent under while `InUse`: the only handle that may give
+   * it back. Cleared when it comes back or is closed.
+   */
+  holder: object | undefined = undefined
   /** Matched by `filter` while in use: closed, not pooled, when it comes back. */
   closeOnPut = false
   /** Its close signal fired: the peer closed it. Closed (and counted stale) when it comes back. */

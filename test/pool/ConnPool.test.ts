@@ -232,9 +232,35 @@ describe("ConnPool", () => {
         assert.strictEqual(first.usedAt, 2000)
         yield* TestClock.adjust("1 second")
         const again = yield* pool.get
-        assert.strictEqual(again, first)
+        assert.strictEqual(again.conn, first.conn)
+        assert.notStrictEqual(again, first, "each get hands out a lease of its own")
         assert.strictEqual(again.createdAt, 1000)
         assert.strictEqual(again.usedAt, 3000)
+      }))
+
+    it.effect("a stale handle never acts on the connection's current lease: put, remove and closeConn ignore it", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const a = yield* pool.get
+        yield* pool.put(a)
+        const b = yield* pool.get
+        assert.strictEqual(b.conn, a.conn, "B holds the connection A gave back")
+        yield* pool.put(a)
+        const third = yield* Effect.forkChild(pool.get)
+        yield* settle
+        assert.isUndefined(third.pollUnsafe(), "A's second put did not hand B's connection to a third caller")
+        yield* pool.remove(a, "stale")
+        yield* pool.closeConn(a)
+        assert.strictEqual(yield* probe.closed, 0, "A's remove and closeConn did not close B's connection")
+        assert.strictEqual(yield* pool.len, 1)
+        assert.isUndefined(third.pollUnsafe(), "nor free B's turn")
+        assert.strictEqual((yield* pool.stats).staleHandles, 3)
+        yield* pool.put(b)
+        const c = yield* Fiber.join(third)
+        assert.strictEqual(c.conn, a.conn)
+        yield* pool.put(c)
+        yield* assertTurnsIntact(pool, 1)
       }))
   })
 
@@ -768,14 +794,25 @@ describe("ConnPool", () => {
         yield* assertTurnsIntact(pool, 1)
       }))
 
-    it.effect("closeConn closes an idle connection now", () =>
+    it.effect("closeConn of a handle already given back does nothing: the idle connection stays", () =>
       Effect.gen(function*() {
         const probe = yield* makeProbe
         const pool = yield* ConnPool.make({ dial: probe.dial })
         const conn = yield* pool.get
         yield* pool.put(conn)
         yield* pool.closeConn(conn)
-        assert.strictEqual(yield* pool.idleLen, 0)
+        assert.strictEqual(yield* pool.idleLen, 1)
+        assert.strictEqual(yield* probe.closed, 0)
+        assert.strictEqual((yield* pool.stats).staleHandles, 1)
+      }))
+
+    it.effect("closeConn closes a newConn connection now", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial })
+        const conn = yield* pool.newConn
+        yield* pool.closeConn(conn)
+        assert.strictEqual(yield* pool.len, 0)
         assert.strictEqual(yield* probe.closed, 1)
       }))
 
@@ -800,6 +837,8 @@ describe("ConnPool", () => {
         yield* pool.remove(foreign)
         assert.strictEqual(yield* pool.len, 0)
         assert.strictEqual(yield* other.len, 1)
+        assert.strictEqual((yield* pool.stats).staleHandles, 2, "counted where it was misused")
+        assert.strictEqual((yield* other.stats).staleHandles, 0)
         yield* assertTurnsIntact(pool, 1)
       }))
   })
@@ -974,7 +1013,8 @@ describe("ConnPool", () => {
           totalConns: 0,
           idleConns: 0,
           staleConns: 2,
-          pendingRequests: 0
+          pendingRequests: 0,
+          staleHandles: 0
         })
       }))
 

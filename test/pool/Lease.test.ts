@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
+import fc from "fast-check"
 import * as ConnPool from "../../src/pool/index.ts"
 import type { FakeConn } from "./utils.ts"
 import { assertTurnsIntact, makeProbe, settle } from "./utils.ts"
@@ -246,4 +247,147 @@ describe("Lease", () => {
       yield* probe.delayBy(undefined)
       yield* assertTurnsIntact(pool, 4)
     }))
+})
+
+/**
+ * Lease-bound handles under random interleavings: many fibers get, use, give
+ * back (put, remove, closeConn) and misuse handles (stale ones already given
+ * back, foreign ones from another pool), waiters time out and are
+ * interrupted, the pool may close midway. Checked at every hand-out and at
+ * the end: turns in use never exceed poolSize, a connection never has two
+ * holders, a closed connection is never handed out, and once the pool is
+ * closed every dialled connection is closed.
+ */
+describe("lease-bound handles (property)", () => {
+  type How = "put" | "remove" | "closeConn"
+  type Step =
+    | { readonly op: "get"; readonly actor: number }
+    | { readonly op: "use"; readonly hold: number }
+    | { readonly op: "giveBack"; readonly actor: number; readonly how: How; readonly pick: number }
+    | { readonly op: "stale"; readonly how: How; readonly pick: number }
+    | { readonly op: "interrupt"; readonly pick: number }
+    | { readonly op: "advance"; readonly millis: number }
+    | { readonly op: "close" }
+
+  const actors = 4
+  const how = fc.constantFrom<How>("put", "remove", "closeConn")
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("get" as const), actor: fc.nat(actors - 1) }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("use" as const), hold: fc.nat(3) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({ op: fc.constant("giveBack" as const), actor: fc.nat(actors - 1), how, pick: fc.nat() })
+    },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("stale" as const), how, pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("interrupt" as const), pick: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), millis: fc.integer({ min: 0, max: 1500 }) }) },
+    { weight: 1, arbitrary: fc.constant({ op: "close" as const }) }
+  )
+  const scenario = fc.record({
+    poolSize: fc.integer({ min: 1, max: 3 }),
+    dialMillis: fc.constantFrom(0, 50),
+    yields: fc.array(fc.nat(6), { minLength: 1, maxLength: 8 }),
+    steps: fc.array(step, { minLength: 10, maxLength: 60 })
+  })
+
+  const run = (s: typeof scenario extends fc.Arbitrary<infer T> ? T : never) =>
+    Effect.gen(function*() {
+      const probe = yield* makeProbe
+      const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: s.poolSize, poolTimeout: "1 second" })
+      const other = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+      const foreign = yield* other.get
+      if (s.dialMillis > 0) yield* probe.delayBy(Duration.millis(s.dialMillis))
+      const violations: Array<string> = []
+      const holders = new Map<number, number>()
+      let holding = 0
+      let closed = false
+      const hold = (id: number) =>
+        Effect.sync(() => {
+          if (!closed && probe.isClosed(id)) violations.push(`handed out closed connection ${id}`)
+          if ((holders.get(id) ?? 0) > 0) violations.push(`connection ${id} has two holders`)
+          holders.set(id, (holders.get(id) ?? 0) + 1)
+          if (++holding > s.poolSize) violations.push(`${holding} turns in use, poolSize ${s.poolSize}`)
+        })
+      const unhold = (id: number) =>
+        Effect.sync(() => {
+          holders.set(id, (holders.get(id) ?? 1) - 1)
+          holding--
+        })
+      const live: Array<Array<ConnPool.PooledConn<FakeConn>>> = Array.from({ length: actors }, () => [])
+      const returned: Array<ConnPool.PooledConn<FakeConn>> = [foreign]
+      const pending: Array<Fiber.Fiber<unknown, unknown>> = []
+      const giveBack = (handle: ConnPool.PooledConn<FakeConn>, how: How) =>
+        how === "put" ? pool.put(handle) : how === "remove" ? pool.remove(handle, "test") : pool.closeConn(handle)
+
+      let i = 0
+      for (const step of s.steps) {
+        switch (step.op) {
+          case "get": {
+            const mine = live[step.actor]!
+            const got = Effect.flatMap(pool.get, (h) => Effect.andThen(hold(h.conn.id), Effect.sync(() => mine.push(h))))
+            pending.push(yield* Effect.forkChild(Effect.exit(got)))
+            break
+          }
+          case "use": {
+            const body = (conn: FakeConn) =>
+              Effect.andThen(hold(conn.id), Effect.ensuring(Effect.sleep(Duration.millis(step.hold * 100)), unhold(conn.id)))
+            pending.push(yield* Effect.forkChild(Effect.exit(ConnPool.use(pool, body))))
+            break
+          }
+          case "giveBack": {
+            const mine = live[step.actor]!
+            if (mine.length === 0) break
+            const [handle] = mine.splice(step.pick % mine.length, 1)
+            yield* unhold(handle!.conn.id)
+            returned.push(handle!)
+            yield* giveBack(handle!, step.how)
+            break
+          }
+          case "stale":
+            yield* giveBack(returned[step.pick % returned.length]!, step.how)
+            break
+          case "interrupt": {
+            const fiber = pending[step.pick % Math.max(pending.length, 1)]
+            if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+            break
+          }
+          case "advance":
+            yield* TestClock.adjust(Duration.millis(step.millis))
+            break
+          case "close":
+            closed = true
+            yield* pool.close
+            break
+        }
+        const yields = s.yields[i++ % s.yields.length]!
+        for (let y = 0; y < yields; y++) yield* Effect.yieldNow
+      }
+
+      // Let every hold end and every waiter settle, then give back what is still held.
+      yield* TestClock.adjust("1 minute")
+      for (const fiber of pending) yield* Fiber.await(fiber)
+      for (const mine of live) {
+        for (const handle of mine.splice(0)) {
+          yield* unhold(handle.conn.id)
+          yield* pool.put(handle)
+        }
+      }
+      yield* settle
+      assert.deepStrictEqual(violations, [])
+      yield* probe.delayBy(undefined)
+      if (!closed) yield* assertTurnsIntact(pool, s.poolSize)
+      yield* pool.close
+      yield* other.put(foreign)
+      yield* other.close
+      yield* settle
+      assert.strictEqual(yield* probe.opened, yield* probe.closed, "every dialled connection is closed")
+      assert.strictEqual((yield* pool.stats).pendingRequests, 0)
+    }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
+
+  it("random interleavings with stale and foreign handles keep turns <= poolSize and one holder per connection", async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, (s) => Effect.runPromise(run(s))),
+      { numRuns: 150, timeout: 5_000 }
+    )
+  }, 60_000)
 })

@@ -24,6 +24,8 @@ export interface Probe {
   readonly opened: Effect.Effect<number>
   /** Connections closed (their release ran). */
   readonly closed: Effect.Effect<number>
+  /** Whether the connection with this id was closed (its release ran). */
+  readonly isClosed: (id: number) => boolean
   /** From now on dials fail with this error (undefined: succeed again). */
   readonly failWith: (error: string | undefined) => Effect.Effect<void>
   /** From now on dials take this long before they open (undefined: instant). */
@@ -51,13 +53,17 @@ export const makeProbe: Effect.Effect<Probe> = Effect.gen(function*() {
     const peerClosed = yield* Deferred.make<void>()
     return { id, peerClosed } satisfies FakeConn
   })
-  const release = Effect.gen(function*() {
-    const wait = yield* Ref.get(closeDelay)
-    if (wait !== undefined) yield* Effect.sleep(wait)
-    yield* Ref.update(closed, (n) => n + 1)
-  })
+  const closedIds = new Set<number>()
+  const release = (conn: FakeConn) =>
+    Effect.gen(function*() {
+      const wait = yield* Ref.get(closeDelay)
+      if (wait !== undefined) yield* Effect.sleep(wait)
+      closedIds.add(conn.id)
+      yield* Ref.update(closed, (n) => n + 1)
+    })
   return {
-    dial: Effect.acquireRelease(open, () => release),
+    dial: Effect.acquireRelease(open, release),
+    isClosed: (id) => closedIds.has(id),
     closeSignal: (conn) => Deferred.await(conn.peerClosed),
     attempts: Ref.get(attempts),
     opened: Ref.get(opened),
