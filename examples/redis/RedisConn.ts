@@ -69,7 +69,7 @@ const open = (socket: net.Socket, address: string): RedisConn => {
   }
 }
 
-/** Opens a connection in the current scope; closing the scope destroys the socket. */
+/** Opens a connection in the current scope; closing the scope, or interrupting the connect, destroys the socket. */
 export const dial = (options: { readonly host: string; readonly port: number }): Effect.Effect<
   RedisConn,
   RedisConnError,
@@ -89,8 +89,13 @@ export const dial = (options: { readonly host: string; readonly port: number }):
       return Effect.sync(() => socket.destroy())
     }
   )
+  // Interruptible, so a pool that gives up on the connect (dialTimeout, its
+  // caller gone, the pool closing) ends it at once: `connect`'s cleanup
+  // destroys the socket. With acquireRelease's default uninterruptible
+  // acquire, a connect to a host that drops SYNs would linger in SYN_SENT for
+  // the kernel's two minutes of retries.
   return Effect.map(
-    Effect.acquireRelease(connect, ({ socket }) => Effect.sync(() => socket.destroy())),
+    Effect.acquireRelease(connect, ({ socket }) => Effect.sync(() => socket.destroy()), { interruptible: true }),
     ({ conn }) => conn
   )
 }

@@ -382,7 +382,7 @@ export class Core<A> {
   }
 
   stats(): PoolStats {
-    return snapshot(this.counters, this.conns.size, this.idle.size)
+    return snapshot(this.counters, this.conns.size, this.idle.size, this.dialer.abandoned())
   }
 
   /**
@@ -395,6 +395,7 @@ export class Core<A> {
     this.closed = true
     this.turns.drain()
     this.dials.drain()
+    this.dialer.shutdown()
     const closes: Array<Effect.Effect<void>> = []
     for (const entry of this.idle.toArray()) closes.push(this.discard(entry, false))
     return Effect.andThen(

@@ -20,8 +20,13 @@
  *   finish within `dialTimeout`: a connection it opens goes to the
  *   attempt's `onOrphan`, so the pool can keep it for the next caller (as
  *   go-redis does) instead of throwing away a connect that succeeded; by
- *   default it is closed. With no finite `dialTimeout` nothing would bound
- *   the dial, so it is interrupted instead.
+ *   default it is closed. At `dialTimeout` it is interrupted. With no finite
+ *   `dialTimeout` nothing would bound the dial, so it is interrupted at once.
+ * - Interrupting a dial ends its connect only if the dial's acquire is
+ *   interruptible (`Effect.acquireRelease(connect, close, { interruptible:
+ *   true })`). One that is not keeps running, counted in `abandoned`, and
+ *   nothing waits for it: whatever it opens is closed when it returns.
+ * - `shutdown` (the pool closing) interrupts every dial still running.
  * - The connection is handed over from inside the dial fiber's own exit
  *   handler (`onOpen` or `onOrphan`), synchronously: from then on the
  *   receiver owns it, and there is no moment when nobody does. A timeout
@@ -30,7 +35,7 @@
  * @since 0.1.0
  */
 import type { Schedule } from "effect"
-import { Context, Duration, Effect, Exit, Fiber, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type { DialError } from "./PoolError.ts"
 import { DialFailed, DialTimeout } from "./PoolError.ts"
 
@@ -55,6 +60,18 @@ export interface Dialer<A> {
   readonly attempt: (onOpen: OnOpen<A>, onOrphan?: OnOpen<A>) => Effect.Effect<void, DialError>
   /** Attempts retried on `dialRetry`; fails with the last attempt's error. */
   readonly dial: (onOpen: OnOpen<A>, onOrphan?: OnOpen<A>) => Effect.Effect<void, DialError>
+  /**
+   * Dials nobody waits for any more (timed out, their caller gave up, or the
+   * pool closed) whose fiber has not ended yet. An interruptible dial ends at
+   * once, or by `dialTimeout` when its caller gave up; one that lingers is a
+   * dial whose acquire ignores interruption.
+   */
+  readonly abandoned: () => number
+  /**
+   * The pool closed: interrupts every dial in progress (their callers get
+   * the pool's error) and fails later attempts at once, without retrying.
+   */
+  readonly shutdown: () => void
 }
 
 const closeOrphan: OnOpen<unknown> = (_, scope) => Scope.close(scope, Exit.void)
@@ -80,13 +97,23 @@ export const make = <A, E, R>(options: {
     (cause): DialError => new DialFailed({ pool: name, cause })
   ) as Effect.Effect<A, DialError, Scope.Scope>
   const timeoutError = new DialTimeout({ pool: name, timeout: dialTimeout })
+  const closedError = new DialFailed({ pool: name, cause: "the pool closed while dialling" })
   const finite = Duration.isFinite(dialTimeout)
+  // Every dial fiber still running; they are detached, so the pool's close
+  // reaches them only through this set.
+  const running = new Set<Fiber.Fiber<unknown, unknown>>()
+  // The attempts awaiting a dial, woken with the pool's error when it closes.
+  const closing = new Set<() => void>()
+  let abandoned = 0
+  let closed = false
 
   const attempt = (onOpen: OnOpen<A>, onOrphan: OnOpen<A> = closeOrphan): Effect.Effect<void, DialError> =>
     Effect.uninterruptibleMask((restore) => {
+      if (closed) return Effect.fail(closedError)
       const scope = Scope.makeUnsafe()
-      let abandoned = false
+      let gaveUp = false
       let taken = false
+      let ended = false
       const opening = Effect.provideService(open, Scope.Scope, scope)
       // Its own bound, for when its caller gives up and stops timing it.
       const bounded = finite
@@ -96,35 +123,71 @@ export const make = <A, E, R>(options: {
         bounded,
         (exit: Exit.Exit<A, DialError>) => {
           if (exit._tag === "Failure") return Scope.close(scope, exit)
-          if (abandoned) return onOrphan(exit.value, scope)
+          if (gaveUp) return onOrphan(exit.value, scope)
           taken = true
           return onOpen(exit.value, scope)
         }
       )
+      /** Nobody waits for the dial any more; it is counted until its fiber ends. */
+      const abandon = (fiber: Fiber.Fiber<unknown, unknown>, interrupt: boolean) => {
+        if (!gaveUp && !ended) abandoned++
+        gaveUp = true
+        if (interrupt) fiber.interruptUnsafe()
+      }
       return Effect.flatMap(Effect.forkDetach(dial), (fiber) => {
-        const done: Effect.Effect<void, DialError> = Effect.flatMap(Fiber.await(fiber), Effect.asVoid)
+        running.add(fiber)
+        fiber.addObserver(() => {
+          ended = true
+          running.delete(fiber)
+          if (gaveUp) abandoned--
+        })
+        // Awaits the dial, or the pool closing: then the caller gets the
+        // pool's error at once even if the dial's acquire ignores the interrupt.
+        const done = Effect.callback<void, DialError>((resume) => {
+          if (closed) return resume(Effect.fail(closedError))
+          const onClose = () => {
+            if (!taken) abandon(fiber, false)
+            resume(Effect.fail(closedError))
+          }
+          closing.add(onClose)
+          const remove = fiber.addObserver((exit) => {
+            closing.delete(onClose)
+            resume(exit._tag === "Success" ? Effect.void : Effect.failCause(exit.cause as Cause.Cause<DialError>))
+          })
+          return Effect.sync(() => {
+            closing.delete(onClose)
+            remove()
+          })
+        })
         const timed = finite
           ? Effect.timeoutOrElse(done, {
             duration: dialTimeout,
             orElse: () => {
               if (taken) return Effect.void
-              abandoned = true
-              fiber.interruptUnsafe()
+              abandon(fiber, true)
               return Effect.fail(timeoutError)
             }
           })
           : done
         return Effect.onInterrupt(restore(timed), () =>
           Effect.sync(() => {
-            if (taken) return
-            abandoned = true
-            if (!finite) fiber.interruptUnsafe()
+            // Left to finish within its own dialTimeout, so a connect that
+            // succeeds can still be pooled; interrupted at once when nothing
+            // would bound it.
+            if (!taken) abandon(fiber, !finite)
           }))
       })
     })
 
   return {
     attempt,
-    dial: (onOpen, onOrphan) => Effect.retry(attempt(onOpen, onOrphan), dialRetry)
+    dial: (onOpen, onOrphan) =>
+      Effect.retry(attempt(onOpen, onOrphan), { schedule: dialRetry, while: () => !closed }),
+    abandoned: () => abandoned,
+    shutdown: () => {
+      closed = true
+      for (const wake of Array.from(closing)) wake()
+      for (const fiber of Array.from(running)) fiber.interruptUnsafe()
+    }
   }
 }

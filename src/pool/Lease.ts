@@ -267,6 +267,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
       return undefined
     }).pipe(
       Effect.catch((error: DialError) => {
+        if (core.closed) return core.failClosed()
         core.breaker.recordFailure(error)
         return Effect.fail(new PoolErrorClass({ reason: error }))
       }),

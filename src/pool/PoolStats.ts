@@ -42,6 +42,13 @@ export interface PoolStats {
    * at debug level.
    */
   readonly staleHandles: number
+  /**
+   * Dials nobody waits for any more (timed out, their caller gave up, or the
+   * pool closed) that have not ended yet (gauge). An interruptible dial ends
+   * at once, or by `dialTimeout` after its caller gave up; one that stays
+   * here longer has an acquire that ignores interruption.
+   */
+  readonly abandonedDials: number
 }
 
 /**
@@ -68,7 +75,12 @@ export class Counters {
  * @category constructors
  * @since 0.1.0
  */
-export const snapshot = (counters: Counters, totalConns: number, idleConns: number): PoolStats => ({
+export const snapshot = (
+  counters: Counters,
+  totalConns: number,
+  idleConns: number,
+  abandonedDials: number
+): PoolStats => ({
   hits: counters.hits,
   misses: counters.misses,
   timeouts: counters.timeouts,
@@ -78,5 +90,6 @@ export const snapshot = (counters: Counters, totalConns: number, idleConns: numb
   idleConns,
   staleConns: counters.staleConns,
   pendingRequests: counters.pendingRequests,
-  staleHandles: counters.staleHandles
+  staleHandles: counters.staleHandles,
+  abandonedDials
 })

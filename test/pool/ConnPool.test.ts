@@ -666,13 +666,60 @@ describe("ConnPool", () => {
         const getter = yield* Effect.forkChild(pool.get)
         yield* settle
         yield* Fiber.interrupt(getter)
+        assert.strictEqual((yield* pool.stats).abandonedDials, 1)
         // The probe's dial sleeps inside an uninterruptible acquire, so it
         // only notices the timeout when it opens: then it closes, not pools.
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* pool.stats).abandonedDials, 1, "interrupted at dialTimeout, but its acquire ignores that")
         yield* TestClock.adjust("1 hour")
         yield* settle
         assert.strictEqual(yield* probe.opened, 1)
         assert.strictEqual(yield* probe.closed, 1)
         assert.strictEqual(yield* pool.len, 0)
+        assert.strictEqual((yield* pool.stats).abandonedDials, 0)
+      }))
+
+    it.effect("an interruptible dial that times out is interrupted for real: its connect ends at the timeout", () =>
+      Effect.gen(function*() {
+        let connects = 0
+        let cancelled = 0
+        const connect = Effect.onInterrupt(
+          Effect.andThen(Effect.sync(() => connects++), Effect.never),
+          () => Effect.sync(() => cancelled++)
+        )
+        const dial = Effect.acquireRelease(connect, () => Effect.void, { interruptible: true })
+        const pool = yield* ConnPool.make({ dial, dialTimeout: "1 second", dialRetry: Schedule.recurs(1) })
+        const getter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(cancelled, 1, "the first attempt's connect was cancelled at its timeout")
+        assert.strictEqual((yield* pool.stats).abandonedDials, 0, "and nothing of it lingers")
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(getter)).reason._tag, "DialTimeout")
+        assert.deepStrictEqual([connects, cancelled], [2, 2])
+        assert.strictEqual((yield* pool.stats).abandonedDials, 0)
+      }))
+
+    it.effect("the pool closing interrupts dials in progress; their callers fail with PoolClosed at once", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, dialTimeout: "1 hour" })
+        yield* probe.delayBy("10 minutes")
+        const getters = yield* Effect.forkChild(Effect.all([Effect.flip(pool.get), Effect.flip(pool.newConn)], {
+          concurrency: 2
+        }))
+        yield* settle
+        assert.strictEqual(yield* probe.attempts, 2)
+        yield* pool.close
+        // No time passes: the callers do not wait for the dials, whose acquire ignores interruption.
+        const errors = yield* Fiber.join(getters)
+        assert.deepStrictEqual(errors.map((e) => e.reason._tag), ["PoolClosed", "PoolClosed"])
+        assert.strictEqual((yield* pool.stats).abandonedDials, 2)
+        yield* TestClock.adjust("10 minutes")
+        yield* settle
+        assert.strictEqual(yield* probe.opened, 2)
+        assert.strictEqual(yield* probe.closed, 2, "what the dials opened after the close was closed")
+        assert.strictEqual((yield* pool.stats).abandonedDials, 0)
+        assert.strictEqual(yield* probe.attempts, 2, "no retry after the close")
       }))
 
     it.effect("maxConcurrentDials: dials beyond it wait for a slot", () =>
@@ -1014,7 +1061,8 @@ describe("ConnPool", () => {
           idleConns: 0,
           staleConns: 2,
           pendingRequests: 0,
-          staleHandles: 0
+          staleHandles: 0,
+          abandonedDials: 0
         })
       }))
 
