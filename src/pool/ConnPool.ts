@@ -182,7 +182,7 @@ export const make = <A, E, R>(
 
     const probeDial = core.dialer.attempt((_, connScope) => Scope.close(connScope, Exit.void))
     if (config.poolTimeoutMillis > 0 && config.poolTimeoutMillis !== Infinity) {
-      yield* Effect.forkIn(core.turns.timer(clock, () => core.now()), background)
+      yield* Effect.forkIn(core.turns.timer(clock), background)
     }
     yield* Effect.forkIn(core.breaker.probe(probeDial, config.breakerProbe, () => core.checkMinIdle()), background)
     if (config.minIdleConns > 0) {

@@ -78,8 +78,9 @@ export class Core<A> {
     this.dialer = options.dialer
     this.closeSignal = options.closeSignal
     this.background = options.background
-    this.turns = new Turns(options.config.turns)
-    this.dials = new Turns(options.config.maxConcurrentDials)
+    const now = () => this.now()
+    this.turns = new Turns(options.config.turns, now, options.config.starvationMillis)
+    this.dials = new Turns(options.config.maxConcurrentDials, now, options.config.starvationMillis)
     this.breaker = new Breaker(options.config.breakerThreshold)
   }
 
@@ -226,7 +227,7 @@ export class Core<A> {
     // Pooled before the turn goes: a waiter handed it finds this connection.
     if (entry.turn) {
       entry.turn = false
-      this.turns.release()
+      this.turns.release(now)
     }
     return undefined
   }

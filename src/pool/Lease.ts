@@ -48,7 +48,9 @@ const Waiting = 0
 const Granted = 1
 const TimedOut = 2
 const Closed = 3
-type Outcome = typeof Waiting | typeof Granted | typeof TimedOut | typeof Closed
+/** A turn was freed: compete for it (`Turns.retake`) when the fiber is resumed. */
+const Woken = 4
+type Outcome = typeof Waiting | typeof Granted | typeof TimedOut | typeof Closed | typeof Woken
 
 /**
  * @category models
@@ -59,6 +61,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   turnsPrev: TurnWaiter | undefined = undefined
   turnsQueued = false
   turnsDeadline = 0
+  turnsSince = 0
   readonly core: Core<A>
   /** False for `newConn`: no turn, no idle connection, not pooled. */
   private readonly withTurn: boolean
@@ -133,7 +136,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     }
     const now = core.now()
     this.waitStart = now
-    return Effect.flatMap(this.wait(core.turns, now + timeout, fiber), () => {
+    return Effect.flatMap(this.wait(core.turns, now, now + timeout, fiber), () => {
       this.queue = undefined
       const now = core.now()
       core.counters.waitCount++
@@ -150,24 +153,42 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
    */
   private wait(
     queue: Turns,
+    now: number,
     deadline: number,
     fiber: Fiber.Fiber<unknown, unknown>
   ): Effect.Effect<void, PoolError> {
     this.queue = queue
     this.outcome = Waiting
     this.dispatcher = fiber.currentDispatcher
-    queue.enqueue(this, deadline)
+    queue.enqueue(this, now, deadline)
     return Effect.callback<void, PoolError>((resume) => {
       // Settled between queueing and parking (the fiber may yield in between).
+      if (this.outcome === Woken) this.compete()
       if (this.outcome !== Waiting) return resume(this.result())
       this.resume = resume
     })
   }
 
   onTurn(): void {
+    this.grant()
+    this.settle(Granted)
+  }
+
+  onTurnFree(): void {
+    this.settle(Woken)
+  }
+
+  /** Records the turn or dial slot it now owns. */
+  private grant(): void {
     if (this.queue === this.core.turns) this.turn = true
     else this.dialSlot = true
-    this.settle(Granted)
+    this.outcome = Granted
+  }
+
+  /** Woken for a freed turn: takes it, or waits on (a newcomer took it first). */
+  private compete(): void {
+    if (this.queue!.retake(this)) this.grant()
+    else this.outcome = Waiting
   }
 
   onTurnTimeout(): void {
@@ -185,10 +206,16 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     if (this.resume !== undefined) this.core.wakeups.add(this, this.dispatcher!)
   }
 
-  /** Resumes the parked fiber; nothing if it was interrupted meanwhile (`abandon`). */
+  /**
+   * Resumes the parked fiber; nothing if it was interrupted meanwhile
+   * (`abandon`). A woken waiter that loses its turn to a newcomer stays
+   * parked, without a fiber resume.
+   */
   wakeNow(): void {
     const resume = this.resume
     if (resume === undefined) return
+    if (this.outcome === Woken) this.compete()
+    if (this.outcome === Waiting) return
     this.resume = undefined
     resume(this.result())
   }
@@ -243,7 +270,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
       this.dialSlot = true
       return this.dial()
     }
-    return Effect.flatMap(this.wait(core.dials, Infinity, fiber), () => {
+    return Effect.flatMap(this.wait(core.dials, core.now(), Infinity, fiber), () => {
       this.queue = undefined
       // The breaker or the cap may have changed while it waited.
       if (core.closed) return core.failClosed()

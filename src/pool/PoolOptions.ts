@@ -44,6 +44,12 @@ export const defaultConnMaxLifetime: Duration.Duration = Duration.infinity
 export const defaultConnMaxLifetimeJitter: Duration.Duration = Duration.zero
 /** Default `idleCheckFrequency`: the reaper runs every minute. @since 0.1.0 */
 export const defaultIdleCheckFrequency: Duration.Duration = Duration.minutes(1)
+/**
+ * Default `starvationThreshold`: 1 ms, Go's `sync.Mutex` threshold. A waiter
+ * that has waited this long is handed the next freed turn.
+ * @since 0.1.0
+ */
+export const defaultStarvationThreshold: Duration.Duration = Duration.millis(1)
 /** Default `breakerProbe`: the breaker's probe redials every second. @since 0.1.0 */
 export const defaultBreakerProbe: Schedule.Schedule<unknown, DialError> = Schedule.spaced(Duration.seconds(1))
 
@@ -80,6 +86,15 @@ export interface Options<A, E, R> {
   readonly poolFIFO?: boolean | undefined
   /** Longest wait for a turn before `get` fails with `PoolTimeout`. 0 never waits. Default 4 s. */
   readonly poolTimeout?: Duration.Input | undefined
+  /**
+   * Fairness of the turns, as Go's `sync.Mutex`: a freed turn goes back to
+   * the pool, where a running fiber may take it before the woken head waiter
+   * does (no lock convoy), until the head has waited this long; then freed
+   * turns are handed to the waiters in order until one is served sooner. 0
+   * hands every freed turn to the oldest waiter (strict FIFO); `Infinity`
+   * never does. Default 1 ms.
+   */
+  readonly starvationThreshold?: Duration.Input | undefined
   /** Longest one dial attempt may take before it fails with `DialTimeout`. Default 5 s. */
   readonly dialTimeout?: Duration.Input | undefined
   /**
@@ -141,6 +156,7 @@ export interface Config {
   readonly poolFIFO: boolean
   readonly poolTimeout: Duration.Duration
   readonly poolTimeoutMillis: number
+  readonly starvationMillis: number
   readonly dialTimeout: Duration.Duration
   readonly dialRetry: Schedule.Schedule<unknown, DialError>
   readonly minIdleConns: number
@@ -183,6 +199,7 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
       true
     )
     const poolTimeout = read.duration("poolTimeout", defaultPoolTimeout)
+    const starvationThreshold = read.duration("starvationThreshold", defaultStarvationThreshold)
     const dialTimeout = read.duration("dialTimeout", defaultDialTimeout)
     const connMaxIdleTime = read.duration("connMaxIdleTime", defaultConnMaxIdleTime)
     const connMaxLifetime = read.duration("connMaxLifetime", defaultConnMaxLifetime)
@@ -196,6 +213,7 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
       poolFIFO: read.flag("poolFIFO", false),
       poolTimeout,
       poolTimeoutMillis: Duration.toMillis(poolTimeout),
+      starvationMillis: Duration.toMillis(starvationThreshold),
       dialTimeout,
       dialRetry: read.schedule("dialRetry", defaultDialRetry),
       minIdleConns: Math.min(minIdleConns, turns),

@@ -1,19 +1,37 @@
 /**
- * A counting semaphore of turns with FIFO waiters and a per-waiter deadline:
- * go-redis's turn semaphore (`waitTurn`/`freeTurn`), in plain synchronous code.
+ * A counting semaphore of turns with FIFO waiters, a per-waiter deadline,
+ * and Go's `sync.Mutex` policy against both lock convoys and starvation:
+ * go-redis's turn semaphore (`waitTurn`/`freeTurn`), in plain synchronous
+ * code.
  *
- * **Details**
+ * **Normal mode: barging.** A released turn goes back to the free count and
+ * the head waiter is woken (`onTurnFree`) to compete for it. Until the head
+ * runs, a newcomer may take the turn (`tryTake`): usually the fiber that
+ * just released it, looping for its next borrow. Handing every freed turn to
+ * the oldest waiter instead makes each acquire under contention a fiber
+ * suspend and resume (a convoy: the releaser finds no turn on its next
+ * acquire and queues too). One waiter is woken at a time; a woken waiter that
+ * finds the turn taken stays at the head, and the next release wakes it again.
  *
- * - `tryTake` is the fast path: a free turn is taken without waiting.
- * - A released turn is handed straight to the first waiter (`onTurn`), so it
- *   never becomes free while someone waits and a newcomer cannot overtake
- *   the queue. Hence: `free > 0` implies no waiters.
- * - Ownership moves inside `release` itself, synchronously, so there is no
- *   moment at which a handed-over turn belongs to nobody. The waiter must
- *   record it and schedule its own wake-up; it must not run effects there.
- * - Every waiter of one `Turns` gets the same timeout, so queue order is
- *   deadline order and one timer fiber (`timer`) expires them all: it sleeps
- *   until the head's deadline, not one timer per waiter.
+ * **Starvation mode: hand-off.** When a turn is released while the head has
+ * waited `starvationMillis` or longer (Go: 1 ms), the turn is handed to the
+ * head directly (`onTurn`), and newcomers queue behind the waiters instead
+ * of barging. The mode ends when a waiter served that way had waited less
+ * than the threshold, or nobody is left waiting. So a waiter at the head
+ * waits at most the threshold plus one hold of a turn, and `poolTimeout`
+ * stays honest. `starvationMillis` 0 hands off always (strict FIFO);
+ * `Infinity` never (pure barging).
+ *
+ * **Invariants.** A turn is owned by exactly one party at a time: the free
+ * count, a waiter (from `onTurn` or a successful `retake`), or its holder.
+ * While turns are free and waiters queue, one waiter is woken (`woken`, the
+ * head), so a free turn never sits unclaimed. Ownership moves inside the
+ * call itself, synchronously; a waiter must record it and schedule its own
+ * wake-up, never run effects there.
+ *
+ * Every waiter of one `Turns` gets the same timeout, so queue order is
+ * deadline order and one timer fiber (`timer`) expires them all: it sleeps
+ * until the head's deadline, not one timer per waiter.
  *
  * Nothing here knows about connections; the pool uses one `Turns` for its
  * pool-size turns and one, without deadlines, for `maxConcurrentDials`.
@@ -35,8 +53,12 @@ export interface TurnWaiter {
   turnsPrev: TurnWaiter | undefined
   turnsQueued: boolean
   turnsDeadline: number
-  /** The waiter owns one turn from now on. Called synchronously from `release`. */
+  /** When it queued (monotonic millis), for the starvation check. */
+  turnsSince: number
+  /** The waiter owns one turn from now on (hand-off). Called synchronously. */
   onTurn(): void
+  /** A turn was freed: the waiter should `retake` soon (it may lose it to a newcomer). */
+  onTurnFree(): void
   /** The deadline passed while the waiter was still queued; it owns nothing. */
   onTurnTimeout(): void
   /** The turns were shut down (`drain`) while the waiter was queued; it owns nothing. */
@@ -49,16 +71,24 @@ export interface TurnWaiter {
  */
 export class Turns {
   free: number
+  /** Hand-off mode: freed turns go to the head, newcomers queue. */
+  starving = false
   private head: TurnWaiter | undefined = undefined
   private tail: TurnWaiter | undefined = undefined
+  /** The head, woken to compete for a freed turn and not yet back. */
+  private woken: TurnWaiter | undefined = undefined
   private waiting = 0
   private readonly signal = new Signal()
 
   readonly size: number
+  private readonly now: () => number
+  private readonly starvationMillis: number
 
-  constructor(size: number) {
+  constructor(size: number, now: () => number, starvationMillis: number) {
     this.size = size
     this.free = size
+    this.now = now
+    this.starvationMillis = starvationMillis
   }
 
   /** Number of queued waiters. */
@@ -66,31 +96,58 @@ export class Turns {
     return this.waiting
   }
 
-  /** Takes a free turn if there is one. */
+  /** A newcomer's fast path: takes a free turn, unless waiters are starving. */
   tryTake(): boolean {
-    if (this.free > 0) {
+    if (this.free > 0 && !(this.starving && this.head !== undefined)) {
       this.free--
       return true
     }
     return false
   }
 
-  /** Gives one turn back: to the first waiter if any, else to the free count. */
-  release(): void {
-    const waiter = this.head
-    if (waiter === undefined) {
-      this.free++
-      return
+  /**
+   * Gives one turn back: to a starved head directly, else to the free count
+   * (waking the head). `now`, when the caller has just read the clock, saves
+   * reading it again.
+   */
+  release(now?: number): void {
+    const head = this.head
+    if (head !== undefined) {
+      const threshold = this.starvationMillis
+      const starved = threshold === 0 ||
+        (threshold !== Infinity && (now ?? this.now()) - head.turnsSince >= threshold)
+      if (this.starving || starved) {
+        this.unlink(head)
+        this.starving = starved && this.head !== undefined
+        head.onTurn()
+        return
+      }
     }
-    this.unlink(waiter)
-    waiter.onTurn()
+    this.free++
+    this.wakeHead()
   }
 
   /**
-   * Queues a waiter at the back. `deadline` is in monotonic millis
-   * (`Infinity` for none). Call only after `tryTake` failed.
+   * The woken waiter competing for a freed turn. Succeeds when one is still
+   * free (the waiter owns it and leaves the queue); otherwise it stays at
+   * the head and the next release wakes it again.
    */
-  enqueue(waiter: TurnWaiter, deadline: number): void {
+  retake(waiter: TurnWaiter): boolean {
+    if (this.woken === waiter) this.woken = undefined
+    if (!waiter.turnsQueued) return false
+    if (this.free === 0) return false
+    this.free--
+    this.unlink(waiter)
+    this.wakeHead()
+    return true
+  }
+
+  /**
+   * Queues a waiter at the back. `now` and `deadline` are monotonic millis
+   * (`Infinity` for no deadline). Call only after `tryTake` failed.
+   */
+  enqueue(waiter: TurnWaiter, now: number, deadline: number): void {
+    waiter.turnsSince = now
     waiter.turnsDeadline = deadline
     waiter.turnsQueued = true
     waiter.turnsNext = undefined
@@ -103,12 +160,15 @@ export class Turns {
     }
     this.tail = waiter
     this.waiting++
+    // Turns can be free here only in hand-off mode, where the woken head takes them.
+    this.wakeHead()
   }
 
   /** Removes a waiter that gave up. Returns false if it was no longer queued. */
   cancel(waiter: TurnWaiter): boolean {
     if (!waiter.turnsQueued) return false
     this.unlink(waiter)
+    this.wakeHead()
     return true
   }
 
@@ -120,6 +180,7 @@ export class Turns {
       waiter.onTurnsClosed()
       waiter = this.head
     }
+    this.starving = false
   }
 
   /** Times out every waiter whose deadline is at or before `now`. */
@@ -130,19 +191,20 @@ export class Turns {
       waiter.onTurnTimeout()
       waiter = this.head
     }
+    this.wakeHead()
   }
 
   /**
    * The timer fiber's loop: parks while no waiter has a deadline, otherwise
-   * sleeps until the head's deadline and expires what is due. `now` is the
-   * monotonic clock the deadlines were set on; `clock.sleep` is monotonic too
+   * sleeps until the head's deadline and expires what is due. Deadlines are
+   * on the monotonic clock, and `clock.sleep` is monotonic too
    * (`setTimeout`), so a stepped wall clock moves no timeout.
    */
-  timer(clock: Clock.Clock, now: () => number): Effect.Effect<never> {
+  timer(clock: Clock.Clock): Effect.Effect<never> {
     const step = Effect.suspend(() => {
       const head = this.head
       if (head === undefined || head.turnsDeadline === Infinity) return this.signal.wait
-      const at = now()
+      const at = this.now()
       this.expire(at)
       const next = this.head
       if (next === undefined) return Effect.void
@@ -151,7 +213,16 @@ export class Turns {
     return Effect.forever(step)
   }
 
+  /** While a turn is free and nobody is woken, wakes the head to compete for it. */
+  private wakeHead(): void {
+    const head = this.head
+    if (head === undefined || this.free === 0 || this.woken !== undefined) return
+    this.woken = head
+    head.onTurnFree()
+  }
+
   private unlink(waiter: TurnWaiter): void {
+    if (this.woken === waiter) this.woken = undefined
     const prev = waiter.turnsPrev
     const next = waiter.turnsNext
     if (prev === undefined) this.head = next
@@ -162,5 +233,6 @@ export class Turns {
     waiter.turnsNext = undefined
     waiter.turnsQueued = false
     this.waiting--
+    if (this.head === undefined) this.starving = false
   }
 }

@@ -22,6 +22,7 @@ export {
   defaultMinIdleConns,
   defaultName,
   defaultPoolSize,
-  defaultPoolTimeout
+  defaultPoolTimeout,
+  defaultStarvationThreshold
 } from "./PoolOptions.ts"
 export type { PoolStats } from "./PoolStats.ts"

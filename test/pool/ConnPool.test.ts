@@ -101,7 +101,7 @@ describe("ConnPool", () => {
         assert.deepStrictEqual(yield* Ref.get(order), ["a", "b", "c"])
       }))
 
-    it.effect("a newcomer does not overtake a waiter handed the freed turn", () =>
+    it.effect("a freed turn goes back to the pool: the fiber that freed it may take it again before a woken waiter runs", () =>
       Effect.gen(function*() {
         const probe = yield* makeProbe
         const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
@@ -109,19 +109,78 @@ describe("ConnPool", () => {
         const waiter = yield* Effect.forkChild(pool.get)
         yield* settle
         yield* pool.put(held)
-        // The turn now belongs to the waiter even though it has not run yet.
-        const newcomer = yield* Effect.forkChild(pool.get)
-        const got = yield* Fiber.join(waiter)
+        // No convoy: the running fiber's next get takes the turn on the fast path.
+        const again = yield* pool.get
+        assert.strictEqual(again.conn, held.conn)
         yield* settle
-        assert.isUndefined(newcomer.pollUnsafe())
+        assert.isUndefined(waiter.pollUnsafe(), "the woken waiter lost the turn and waits on")
+        assert.strictEqual((yield* pool.stats).waitCount, 0)
+        yield* pool.put(again)
+        const got = yield* Fiber.join(waiter)
+        assert.strictEqual(got.conn, held.conn)
         yield* pool.put(got)
-        yield* pool.put(yield* Fiber.join(newcomer))
+        yield* assertTurnsIntact(pool, 1)
+      }))
+
+    /** A fiber that borrows in a loop, holding each connection `hold`, and starts its next borrow at once. */
+    const looper = (pool: ConnPool.ConnPool<FakeConn>, hold: Duration.Input, count: { n: number }) =>
+      Effect.forever(ConnPool.use(pool, () => Effect.andThen(Effect.sleep(hold), Effect.sync(() => count.n++))), {
+        disableYield: true
+      })
+
+    it.effect("starvationThreshold: a waiter at the head waits at most the threshold plus one hold while others barge", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, starvationThreshold: "15 millis" })
+        const loops = { n: 0 }
+        const loop = yield* Effect.forkChild(looper(pool, "10 millis", loops))
+        yield* settle
+        const waiter = yield* Effect.forkChild(Effect.andThen(pool.get, Clock.currentTimeMillis))
+        yield* settle
+        yield* TestClock.adjust("10 millis")
+        assert.isUndefined(waiter.pollUnsafe(), "at 10 ms the looper barged: the waiter had waited under 15 ms")
+        assert.strictEqual(loops.n, 1)
+        yield* TestClock.adjust("10 millis")
+        assert.strictEqual(yield* Fiber.join(waiter), 20, "at 20 ms it had waited past 15 ms: the turn was handed to it")
+        assert.strictEqual(loops.n, 2)
+        yield* Fiber.interrupt(loop)
+      }))
+
+    it.effect("starvationThreshold: by default (1 ms) the next freed turn goes to a waiter that waited a hold", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        const loop = yield* Effect.forkChild(looper(pool, "10 millis", { n: 0 }))
+        yield* settle
+        const waiter = yield* Effect.forkChild(Effect.andThen(pool.get, Clock.currentTimeMillis))
+        yield* settle
+        yield* TestClock.adjust("10 millis")
+        assert.strictEqual(yield* Fiber.join(waiter), 10)
+        yield* Fiber.interrupt(loop)
+      }))
+
+    it.effect("starvationThreshold Infinity: a borrower looping without a pause starves a waiter until poolTimeout", () =>
+      Effect.gen(function*() {
+        const probe = yield* makeProbe
+        const pool = yield* ConnPool.make({
+          dial: probe.dial,
+          poolSize: 1,
+          poolTimeout: "1 second",
+          starvationThreshold: Duration.infinity
+        })
+        const loop = yield* Effect.forkChild(looper(pool, "10 millis", { n: 0 }))
+        yield* settle
+        const waiter = yield* Effect.forkChild(Effect.flip(pool.get))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(waiter)).reason._tag, "PoolTimeout")
+        yield* Fiber.interrupt(loop)
       }))
 
     it.effect("under contention, a chain of hand-offs leaves the thread to other fibers now and then", () =>
       Effect.gen(function*() {
         const probe = yield* makeProbe
-        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
+        // Strict hand-off (threshold 0), so every borrow waits and the chain never breaks.
+        const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1, starvationThreshold: 0 })
         const total = 20 * wakeupsPerTask
         let done = 0
         // Each borrower queues again as soon as it hands its turn on, so the
