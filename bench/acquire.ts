@@ -4,9 +4,13 @@
  *   node bench/acquire.ts --contender connpool|connpool-get|effect-pool|effect-pool-get|generic-pool|tarn
  *                         [--ops N] [--start held|free] [--hold none|yield] [--clock cpu|wall]
  *
- * Prints one JSON line on stdout: {"contender", "ops", "seconds", "opsPerSec"}. `seconds` is the
- * process CPU time of the timed part (`--clock wall` for wall-clock time; see `nowSeconds`). For
- * the ConnPool contenders, stderr also says how many of the timed operations waited for a turn.
+ * Prints one JSON line on stdout: {"contender", "start", "hold", "ops", "seconds", "opsPerSec",
+ * "waitP50Us", "waitP99Us", "waitMaxUs"}. `seconds` is the process CPU time of the timed part
+ * (`--clock wall` for wall-clock time; see `nowSeconds`). The wait figures are the distribution of
+ * how long an acquire took until the connection was in hand (the borrower's wait, in µs, wall
+ * clock), from every `waitSampleEvery`-th timed acquire, so that timing them costs the
+ * throughput figure little. For the ConnPool contenders, stderr also says how many of the timed
+ * operations waited for a turn.
  *
  * **Scenario.** Pool overhead alone, under contention: 64 borrowers share a pool of 10
  * connections that are created instantly, and each loops acquire → release until N operations
@@ -42,6 +46,29 @@ type Contender = typeof contenders[number]
 const borrowerCount = 64
 const poolSize = 10
 const defaultOps = 2_000_000
+/** One acquire in this many is timed for the wait distribution. */
+const waitSampleEvery = 8
+
+/**
+ * Wait samples of the timed part, in ms. Off during warm-up. `begin` says
+ * whether this acquire is one of the sampled ones and returns its start time
+ * (or -1), `end` records it.
+ */
+const waits = {
+  on: false,
+  count: 0,
+  samples: [] as Array<number>,
+  begin(): number {
+    if (!this.on || ++this.count % waitSampleEvery !== 0) return -1
+    return performance.now()
+  },
+  end(start: number): void {
+    if (start >= 0) this.samples.push(performance.now() - start)
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 
 interface Args {
   readonly contender: Contender
@@ -171,9 +198,11 @@ const timeEffect = (contender: EffectContender, args: Args): Effect.Effect<numbe
     const held = args.start === "held"
     yield* effectRound(contender, warmupOps(args.ops), held)
     const waitsBefore = contender.waits === undefined ? 0 : yield* contender.waits
+    waits.on = true
     const start = nowSeconds()
     yield* effectRound(contender, args.ops, held)
     const seconds = nowSeconds() - start
+    waits.on = false
     if (contender.waits !== undefined) {
       const share = ((yield* contender.waits) - waitsBefore) / args.ops
       process.stderr.write(`${args.contender}: ${Math.round(share * 100)}% of the timed acquires waited\n`)
@@ -189,8 +218,21 @@ const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Effe
     const holdFor = (): Effect.Effect<void> => hold
     return {
       op: args.contender === "connpool"
-        ? () => ConnPool.use(pool, holdFor)
-        : () => Effect.flatMap(pool.get, (conn) => Effect.andThen(hold, pool.put(conn))),
+        ? () => {
+          const start = waits.begin()
+          if (start < 0) return ConnPool.use(pool, holdFor)
+          return ConnPool.use(pool, () => {
+            waits.end(start)
+            return hold
+          })
+        }
+        : () => {
+          const start = waits.begin()
+          return Effect.flatMap(pool.get, (conn) => {
+            waits.end(start)
+            return Effect.andThen(hold, pool.put(conn))
+          })
+        },
       takeAll: Effect.map(
         Effect.forEach(tenTimes, () => pool.get),
         (conns) => Effect.forEach(conns, pool.put, { discard: true })
@@ -205,8 +247,21 @@ const makeEffectPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Ef
     const holdFor = (): Effect.Effect<void> => hold
     return {
       op: args.contender === "effect-pool"
-        ? () => Pool.use(pool, holdFor)
-        : () => Effect.scoped(Effect.andThen(Pool.get(pool), hold)),
+        ? () => {
+          const start = waits.begin()
+          if (start < 0) return Pool.use(pool, holdFor)
+          return Pool.use(pool, () => {
+            waits.end(start)
+            return hold
+          })
+        }
+        : () => {
+          const start = waits.begin()
+          return Effect.scoped(Effect.flatMap(Pool.get(pool), () => {
+            waits.end(start)
+            return hold
+          }))
+        },
       takeAll: Effect.gen(function*() {
         const scope = yield* Scope.make()
         yield* Effect.forEach(tenTimes, () => Scope.provide(Pool.get(pool), scope))
@@ -269,7 +324,9 @@ const promiseRound = async (pool: PromisePool, ops: number, args: Args): Promise
   let left = ops
   const borrower = async (): Promise<void> => {
     while (left-- > 0) {
+      const start = waits.begin()
       const conn = await pool.acquire()
+      waits.end(start)
       if (yieldWhileHeld) await yieldToEventLoop()
       pool.release(conn)
     }
@@ -283,9 +340,11 @@ const promiseRound = async (pool: PromisePool, ops: number, args: Args): Promise
 const runPromise = async (args: Args): Promise<number> => {
   const pool = args.contender === "tarn" ? makeTarn() : makeGenericPool()
   await promiseRound(pool, warmupOps(args.ops), args)
+  waits.on = true
   const start = nowSeconds()
   await promiseRound(pool, args.ops, args)
   const seconds = nowSeconds() - start
+  waits.on = false
   await pool.close()
   return seconds
 }
@@ -297,11 +356,18 @@ timeSource = args.clock
 const seconds = await (args.contender === "generic-pool" || args.contender === "tarn"
   ? runPromise(args)
   : runEffect(args))
+const sorted = waits.samples.sort((a, b) => a - b)
+const micros = (ms: number) => Math.round(ms * 10_000) / 10
 process.stdout.write(
   JSON.stringify({
     contender: args.contender,
+    start: args.start,
+    hold: args.hold,
     ops: args.ops,
     seconds: Math.round(seconds * 1000) / 1000,
-    opsPerSec: Math.round(args.ops / seconds)
+    opsPerSec: Math.round(args.ops / seconds),
+    waitP50Us: micros(percentile(sorted, 0.5)),
+    waitP99Us: micros(percentile(sorted, 0.99)),
+    waitMaxUs: micros(sorted.length === 0 ? 0 : sorted[sorted.length - 1]!)
   }) + "\n"
 )

@@ -62,6 +62,25 @@ export const acquireTargets: Readonly<Partial<Record<AcquireContender, number>>>
   "effect-pool": 1,
   "generic-pool": 1
 }
+/** (c): ConnPool's p99 wait for a connection must be no worse than these contenders' (issue 11). */
+export const acquireWaitTargets: ReadonlyArray<AcquireContender> = ["generic-pool"]
+
+/**
+ * (c): how the borrowers behave, as bench/acquire.ts's `--start` and `--hold` (issue 11): queued
+ * behind every connection at the start or not, holding a connection across a yield to the event
+ * loop or not.
+ */
+export interface AcquireVariant {
+  readonly start: "held" | "free"
+  readonly hold: "none" | "yield"
+}
+export const acquireVariants: ReadonlyArray<AcquireVariant> = [
+  { start: "held", hold: "none" },
+  { start: "free", hold: "none" },
+  { start: "free", hold: "yield" }
+]
+export const variantLabel = (v: AcquireVariant): string =>
+  `start ${v.start}${v.hold === "yield" ? ", yield while holding" : ""}`
 
 /** (e): the loads, calls through the cluster against calls straight to its current server. */
 export const clusterLoads: ReadonlyArray<Load> = [

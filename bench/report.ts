@@ -11,6 +11,8 @@ import {
   type AcquireContender,
   acquireNames,
   acquireTargets,
+  type AcquireVariant,
+  acquireWaitTargets,
   clientTargets,
   clusterTarget,
   heapGrowthTargetPct,
@@ -20,7 +22,8 @@ import {
   type ScenarioId,
   scenarioTitles,
   serverTarget,
-  sizeLabel
+  sizeLabel,
+  variantLabel
 } from "./plan.ts"
 import { median, round } from "./stats.ts"
 
@@ -40,6 +43,7 @@ export interface RpcRow {
 
 export interface AcquireRow {
   readonly contender: AcquireContender
+  readonly variant: AcquireVariant
   readonly runs: Array<Outcome>
 }
 
@@ -134,33 +138,56 @@ const summarizeRpc = (rows: ReadonlyArray<RpcRow>, target: (load: Load) => numbe
 
 export interface AcquireSummary {
   readonly contender: AcquireContender
+  readonly variant: AcquireVariant
   readonly opsPerSec: number | undefined
+  /** Medians over the runs of the sampled waits' p50, p99 and maximum, in µs. */
+  readonly waitP50Us: number | undefined
+  readonly waitP99Us: number | undefined
+  readonly waitMaxUs: number | undefined
   readonly runs: number
   readonly errors: ReadonlyArray<string>
   /** ConnPool's median ops/s over this contender's (undefined for ConnPool itself). */
   readonly ratio: number | undefined
   readonly target: number | undefined
   readonly verdict: Verdict
+  /** Whether ConnPool's p99 wait must be no worse than this contender's, and whether it is. */
+  readonly waitVerdict: Verdict | undefined
+  /** ConnPool's p99 wait in the same variant, for the target line. */
+  readonly oursP99Us: number | undefined
 }
 
-const summarizeAcquire = (rows: ReadonlyArray<AcquireRow>): Array<AcquireSummary> => {
-  const ops = (row: AcquireRow | undefined) => (row === undefined ? undefined : medianOf(row.runs, "opsPerSec"))
-  const ours = ops(rows.find((r) => r.contender === "connpool"))
-  return rows.map((row) => {
-    const theirs = ops(row)
-    const ratio = row.contender === "connpool" ? undefined : ratioOf(ours, theirs)
+const summarizeAcquire = (rows: ReadonlyArray<AcquireRow>): Array<AcquireSummary> =>
+  rows.map((row) => {
+    const ours = rows.find((r) => r.contender === "connpool" && r.variant === row.variant)
+    const oursOps = ours === undefined ? undefined : medianOf(ours.runs, "opsPerSec")
+    const oursP99Us = ours === undefined ? undefined : medianOf(ours.runs, "waitP99Us")
+    const theirs = medianOf(row.runs, "opsPerSec")
+    const waitP99Us = medianOf(row.runs, "waitP99Us")
+    const ratio = row.contender === "connpool" ? undefined : ratioOf(oursOps, theirs)
     const target = acquireTargets[row.contender]
+    const waitVerdict: Verdict | undefined = !acquireWaitTargets.includes(row.contender)
+      ? undefined
+      : oursP99Us === undefined || waitP99Us === undefined
+      ? "n/a"
+      : oursP99Us <= waitP99Us
+      ? "PASS"
+      : "MISS"
     return {
       contender: row.contender,
+      variant: row.variant,
       opsPerSec: theirs,
+      waitP50Us: medianOf(row.runs, "waitP50Us"),
+      waitP99Us,
+      waitMaxUs: medianOf(row.runs, "waitMaxUs"),
       runs: row.runs.filter((o) => o.ok).length,
       errors: errorsOf(row.runs),
       ratio,
       target,
-      verdict: verdict(ratio, target)
+      verdict: verdict(ratio, target),
+      waitVerdict,
+      oursP99Us
     }
   })
-}
 
 export interface MemorySummary {
   readonly server: string
@@ -257,9 +284,17 @@ export const summarize = (results: Results): Summary => {
       for (const row of c.data.filter((r) => r.target !== undefined)) {
         targets.push({
           scenario: "c",
-          what: `ConnPool.use >= ${row.target}x ${acquireNames[row.contender]}`,
+          what: `ConnPool.use >= ${row.target}x ${acquireNames[row.contender]}, ${variantLabel(row.variant)}`,
           measured: ratioText(row.ratio),
           verdict: row.verdict
+        })
+      }
+      for (const row of c.data.filter((r) => r.waitVerdict !== undefined)) {
+        targets.push({
+          scenario: "c",
+          what: `ConnPool.use p99 wait <= ${acquireNames[row.contender]}'s, ${variantLabel(row.variant)}`,
+          measured: `${fmtUs(row.oursP99Us)} / ${fmtUs(row.waitP99Us)} µs`,
+          verdict: row.waitVerdict!
         })
       }
     }
@@ -290,6 +325,7 @@ export const summarize = (results: Results): Summary => {
 
 const fmtInt = (n: number | undefined): string => (n === undefined ? "n/a" : Math.round(n).toLocaleString("en-US"))
 const fmtMs = (n: number | undefined): string => (n === undefined ? "n/a" : n.toFixed(3))
+const fmtUs = (n: number | undefined): string => (n === undefined ? "n/a" : n.toFixed(1))
 const fmtBytes = (n: number | undefined): string =>
   n === undefined ? "n/a" : Math.abs(n) >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
 const mark = (v: Verdict | "skipped"): string => (v === "PASS" ? "**PASS**" : v === "MISS" ? "**MISS**" : v)
@@ -339,18 +375,25 @@ const rpcSection = (
 const acquireSection = (ran: Ran<ReadonlyArray<AcquireSummary>>): string => {
   if (ran.skipped !== undefined) return `## ${scenarioTitles.c}\n\nSkipped: ${ran.skipped}.\n`
   const rows = ran.data.map((r) => [
+    variantLabel(r.variant),
     acquireNames[r.contender],
     fmtInt(r.opsPerSec),
     r.contender === "connpool" ? "" : ratioText(r.ratio),
-    r.target === undefined ? "" : `>= ${r.target}x ${mark(r.verdict)}`
+    r.target === undefined ? "" : `>= ${r.target}x ${mark(r.verdict)}`,
+    `${fmtUs(r.waitP50Us)} / ${fmtUs(r.waitP99Us)} / ${fmtUs(r.waitMaxUs)}`
   ])
-  const errors = ran.data.flatMap((r) => r.errors.map((e) => `${acquireNames[r.contender]}, ${e}`))
+  const errors = ran.data.flatMap((r) =>
+    r.errors.map((e) => `${acquireNames[r.contender]}, ${variantLabel(r.variant)}, ${e}`)
+  )
   return [
     `## ${scenarioTitles.c}`,
     "",
-    "64 concurrent borrowers, pool size 10, connections made instantly; each borrower acquires and releases in a loop.",
+    "64 concurrent borrowers, pool size 10, connections made instantly; each borrower acquires and releases in a loop. " +
+    "\"start held\": the borrowers start queued behind every connection; \"start free\": every connection starts idle; " +
+    "\"yield while holding\": each borrower yields to the event loop while it holds its connection. " +
+    "Waits are the wall-clock time from asking for a connection to holding it, from every 8th acquire.",
     "",
-    table(["contender", "acquire+release/s", "ConnPool.use over it", "target"], rows),
+    table(["borrowers", "contender", "acquire+release/s", "ConnPool.use over it", "target", "wait p50 / p99 / max µs"], rows),
     errorList(errors)
   ].join("\n")
 }

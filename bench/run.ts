@@ -20,6 +20,8 @@ import { type Outcome, runJson, type Server, startServer } from "./child.ts"
 import {
   acquireContenders,
   acquireNames,
+  type AcquireVariant,
+  acquireVariants,
   clusterLoads,
   fullMode,
   type Load,
@@ -28,7 +30,8 @@ import {
   quickMode,
   type ScenarioId,
   scenarioIds,
-  sizeLabel
+  sizeLabel,
+  variantLabel
 } from "./plan.ts"
 import * as Progress from "./progress.ts"
 import { type AcquireRow, json, markdown, type Ran, type Results, type RpcRow, summarize, writeAtomically } from "./report.ts"
@@ -113,10 +116,14 @@ const clusterClient = (servers: ReadonlyArray<string>, load: Load) => [
   servers.join(",")
 ]
 
-const acquireArgs = (contender: string) => [
+const acquireArgs = (contender: string, variant: AcquireVariant) => [
   path.join(here, "acquire.ts"),
   "--contender",
   contender,
+  "--start",
+  variant.start,
+  "--hold",
+  variant.hold,
   ...(mode.acquireOps === undefined ? [] : ["--ops", String(mode.acquireOps)])
 ]
 
@@ -162,7 +169,11 @@ const commandsFor = (go: GoBinaries | undefined): Array<string> => {
     )
   }
   if (wants("c")) {
-    lines.push("", "# (c), one run per contender", ...acquireContenders.map((c) => `node ${show(acquireArgs(c))}`))
+    lines.push(
+      "",
+      "# (c), one run per contender and variant",
+      ...acquireVariants.flatMap((v) => acquireContenders.map((c) => `node ${show(acquireArgs(c, v))}`))
+    )
   }
   if (go !== undefined && wants("e")) {
     lines.push(
@@ -239,7 +250,7 @@ const plan = (n: number, estimateMs: number) => {
 const rpcRuns = rounds * loads.length * 2
 if (wants("a") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
 if (wants("b") && goBinaries !== undefined) plan(rpcRuns, estimate.rpc)
-if (wants("c")) plan(rounds * acquireContenders.length, estimate.acquire)
+if (wants("c")) plan(rounds * acquireVariants.length * acquireContenders.length, estimate.acquire)
 if (wants("d")) plan(1, estimate.memory)
 const clusterRuns = rounds * clusterLoads.length * 2
 if (wants("e") && goBinaries !== undefined) plan(clusterRuns, estimate.rpc)
@@ -325,18 +336,23 @@ if (wants("b")) {
 }
 
 if (wants("c")) {
-  const rows: Array<AcquireRow> = acquireContenders.map((contender) => ({ contender, runs: [] }))
+  const rows: Array<AcquireRow> = acquireVariants.flatMap((variant) =>
+    acquireContenders.map((contender) => ({ contender, variant, runs: [] }))
+  )
   for (let round = 1; round <= rounds; round++) {
-    // Rotate the starting contender each round, so none always runs first.
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[(i + round - 1) % rows.length]!
-      row.runs.push(
-        await step(
-          `(c) ${acquireNames[row.contender]}, round ${round}/${rounds}`,
-          () => runJson(node, acquireArgs(row.contender), AcquireTimeoutMs),
-          (o) => headline(o, "opsPerSec", "ops/s")
+    for (const variant of acquireVariants) {
+      const variantRows = rows.filter((r) => r.variant === variant)
+      // Rotate the starting contender each round, so none always runs first.
+      for (let i = 0; i < variantRows.length; i++) {
+        const row = variantRows[(i + round - 1) % variantRows.length]!
+        row.runs.push(
+          await step(
+            `(c) ${acquireNames[row.contender]}, ${variantLabel(variant)}, round ${round}/${rounds}`,
+            () => runJson(node, acquireArgs(row.contender, variant), AcquireTimeoutMs),
+            (o) => headline(o, "opsPerSec", "ops/s")
+          )
         )
-      )
+      }
     }
   }
   results.c = { data: rows }

@@ -146,16 +146,18 @@ describe("ConnPool", () => {
         yield* Fiber.interrupt(loop)
       }))
 
-    it.effect("starvationThreshold: by default (1 ms) the next freed turn goes to a waiter that waited a hold", () =>
+    it.effect("starvationThreshold: by default a waiter that has waited 10 ms is handed the next freed turn", () =>
       Effect.gen(function*() {
         const probe = yield* makeProbe
         const pool = yield* ConnPool.make({ dial: probe.dial, poolSize: 1 })
-        const loop = yield* Effect.forkChild(looper(pool, "10 millis", { n: 0 }))
+        const loop = yield* Effect.forkChild(looper(pool, "6 millis", { n: 0 }))
         yield* settle
         const waiter = yield* Effect.forkChild(Effect.andThen(pool.get, Clock.currentTimeMillis))
         yield* settle
-        yield* TestClock.adjust("10 millis")
-        assert.strictEqual(yield* Fiber.join(waiter), 10)
+        yield* TestClock.adjust("6 millis")
+        assert.isUndefined(waiter.pollUnsafe(), "6 ms of waiting: the looper barges")
+        yield* TestClock.adjust("6 millis")
+        assert.strictEqual(yield* Fiber.join(waiter), 12)
         yield* Fiber.interrupt(loop)
       }))
 

@@ -25,6 +25,7 @@ describe("PoolOptions", () => {
     assert.strictEqual(c.turns, 10)
     assert.isFalse(c.poolFIFO)
     assert.strictEqual(c.poolTimeoutMillis, 4000)
+    assert.strictEqual(c.starvationMillis, 10)
     assert.strictEqual(Duration.toMillis(c.dialTimeout), 5000)
     assert.strictEqual(c.minIdleConns, 0)
     assert.strictEqual(c.maxIdleConns, Infinity)
@@ -68,6 +69,7 @@ describe("PoolOptions", () => {
     assert.strictEqual(invalid({ poolTimeout: -1 }), "poolTimeout")
     assert.strictEqual(invalid({ dialTimeout: "soon" as Duration.Input }), "dialTimeout")
     assert.strictEqual(invalid({ idleCheckFrequency: 0 }), "idleCheckFrequency")
+    assert.strictEqual(invalid({ starvationThreshold: -1 }), "starvationThreshold")
   })
 
   it("rejects NaN, non-finite and negative values instead of clamping or reading them as 0", () => {
