@@ -176,6 +176,12 @@ export const make = <A, E, R>(
         dialRetry: config.dialRetry
       }),
       closeSignal: options.closeSignal,
+      hooks: {
+        onGet: options.onGet,
+        onPut: options.onPut,
+        validate: options.validate,
+        validateAfterMillis: config.validateAfterMillis
+      },
       background
     })
     yield* Scope.addFinalizer(scope, core.close)
@@ -186,7 +192,7 @@ export const make = <A, E, R>(
     }
     yield* Effect.forkIn(core.breaker.probe(probeDial, config.breakerProbe, () => core.checkMinIdle()), background)
     if (config.minIdleConns > 0) {
-      yield* Effect.forkIn(core.warmer, background)
+      yield* Effect.forkIn(core.warmer.loop, background)
       core.checkMinIdle()
     }
     if (

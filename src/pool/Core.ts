@@ -1,8 +1,8 @@
 /**
  * The pool's state and every change to it that is not one caller's
  * acquisition (that is `Lease`): putting back, removing, staleness, the
- * close-signal watchers, the `minIdleConns` warm-up, the reaper, `filter`
- * and closing.
+ * close-signal watchers, the reaper, `filter` and closing. The
+ * `minIdleConns` warm-up is `Warmer`.
  *
  * All of it is plain synchronous code over plain mutable fields (the pool
  * lives on one JS thread). A change is made in full before it returns; what
@@ -16,23 +16,25 @@
  * - Idle entries hold no turn, so a new connection is dialled for `get` only
  *   when the idle list is empty: open + dialling never exceeds the turns
  *   except through `newConn`.
- * - `conns` holds exactly the entries not `Closed`.
+ * - `conns` holds exactly the entries not `Closed`; each entry is closed
+ *   once, by `discard`, which counts it under one `CloseReason`.
  *
  * @since 0.1.0
  */
 import type { Clock, Random } from "effect"
-import { Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
 import { Breaker } from "./Breaker.ts"
 import type { Dialer } from "./Dialer.ts"
+import type { Hooks } from "./Hooks.ts"
 import { IdleList } from "./IdleList.ts"
 import type { Config } from "./PoolOptions.ts"
 import { Entry } from "./PooledConn.ts"
 import { BreakerOpen, PoolClosed, PoolError, PoolExhausted, PoolTimeout } from "./PoolError.ts"
-import type { PoolStats } from "./PoolStats.ts"
+import type { CloseReason, PoolStats } from "./PoolStats.ts"
 import { Counters, snapshot } from "./PoolStats.ts"
-import { Signal } from "./Signal.ts"
 import { Turns } from "./Turns.ts"
 import { Wakeups } from "./Wakeups.ts"
+import { Warmer } from "./Warmer.ts"
 
 /**
  * @category models
@@ -44,6 +46,7 @@ export class Core<A> {
   readonly random: Random.Random
   readonly dialer: Dialer<A>
   readonly closeSignal: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+  readonly hooks: Hooks<A>
   /** Owns every background fiber; closed by `close`. */
   readonly background: Scope.Closeable
 
@@ -54,15 +57,17 @@ export class Core<A> {
   /** `maxConcurrentDials` slots, no timeout. */
   readonly dials: Turns
   readonly breaker: Breaker
+  readonly warmer: Warmer<A>
   readonly counters = new Counters()
   /** Resumes waiters handed a turn or a dial slot. */
   readonly wakeups = new Wakeups()
   /** Dials in progress, counted against `maxActiveConns`. */
   dialing = 0
-  /** Warm-up dials in progress, counted against `minIdleConns`. */
-  warming = 0
   closed = false
-  private readonly warmSignal = new Signal()
+  /** Completed when `close` has closed every connection; later closes await it. */
+  private readonly closeDone = Deferred.makeUnsafe<void>()
+  /** Completed when the last connection leaves while the pool closes (the grace period's end). */
+  private readonly drained = Deferred.makeUnsafe<void>()
 
   constructor(options: {
     readonly config: Config
@@ -70,6 +75,7 @@ export class Core<A> {
     readonly random: Random.Random
     readonly dialer: Dialer<A>
     readonly closeSignal: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+    readonly hooks: Hooks<A>
     readonly background: Scope.Closeable
   }) {
     this.config = options.config
@@ -77,11 +83,13 @@ export class Core<A> {
     this.random = options.random
     this.dialer = options.dialer
     this.closeSignal = options.closeSignal
+    this.hooks = options.hooks
     this.background = options.background
     const now = () => this.now()
     this.turns = new Turns(options.config.turns, now, options.config.starvationMillis)
     this.dials = new Turns(options.config.maxConcurrentDials, now, options.config.starvationMillis)
     this.breaker = new Breaker(options.config.breakerThreshold)
+    this.warmer = new Warmer(this)
   }
 
   /**
@@ -97,10 +105,6 @@ export class Core<A> {
     return this.clock.currentTimeMillisUnsafe() - (this.now() - monotonic)
   }
 
-  // ---------------------------------------------------------------------------
-  // errors
-  // ---------------------------------------------------------------------------
-
   failClosed(): Effect.Effect<never, PoolError> {
     return Effect.fail(new PoolError({ reason: new PoolClosed({ pool: this.config.name }) }))
   }
@@ -112,26 +116,28 @@ export class Core<A> {
   }
 
   failExhausted(): Effect.Effect<never, PoolError> {
-    return Effect.fail(
-      new PoolError({
-        reason: new PoolExhausted({ pool: this.config.name, maxActiveConns: this.config.maxActiveConns })
-      })
-    )
+    const reason = new PoolExhausted({ pool: this.config.name, maxActiveConns: this.config.maxActiveConns })
+    return Effect.fail(new PoolError({ reason }))
   }
 
   failBreakerOpen(): Effect.Effect<never, PoolError> {
-    return Effect.fail(
-      new PoolError({ reason: new BreakerOpen({ pool: this.config.name, lastError: this.breaker.lastError! }) })
-    )
+    const reason = new BreakerOpen({ pool: this.config.name, lastError: this.breaker.lastError! })
+    return Effect.fail(new PoolError({ reason }))
+  }
+
+  /** Wakes the warm-up fiber if idle connections are below `minIdleConns`. */
+  checkMinIdle(): void {
+    this.warmer.check()
   }
 
   // ---------------------------------------------------------------------------
   // health
   // ---------------------------------------------------------------------------
 
-  /** Within its lifetime and not idle too long. Checked before every hand-out. */
-  isHealthy(entry: Entry<A>, now: number): boolean {
-    return now < entry.expiresAt && now - entry.lastUsed < this.config.connMaxIdleTimeMillis
+  /** Why an idle entry must not be handed out now (past its lifetime, idle too long), or undefined. */
+  staleReason(entry: Entry<A>, now: number): "lifetime" | "stale" | undefined {
+    if (now >= entry.expiresAt) return "lifetime"
+    return now - entry.lastUsed < this.config.connMaxIdleTimeMillis ? undefined : "stale"
   }
 
   /** `connMaxLifetime` ± a uniform draw within `connMaxLifetimeJitter`. */
@@ -156,6 +162,14 @@ export class Core<A> {
     return entry
   }
 
+  /** Registers a freshly dialled connection straight into the idle list. */
+  adoptIdle(conn: A, scope: Scope.Closeable): Entry<A> {
+    const entry = this.adopt(conn, scope, true)
+    entry.state = "Idle"
+    this.idle.pushBack(entry)
+    return entry
+  }
+
   /**
    * A connection whose dial outlived its caller (interrupted, or the attempt
    * timed out) and opened anyway: pooled idle for the next `get`, as go-redis
@@ -164,16 +178,17 @@ export class Core<A> {
    * otherwise.
    */
   adoptOrphan(conn: A, scope: Scope.Closeable): Effect.Effect<void> | undefined {
-    if (
-      this.closed || this.conns.size + this.dialing >= this.config.turns ||
-      this.idle.size >= this.config.maxIdleConns
-    ) {
-      return Scope.close(scope, Exit.void)
+    if (this.closed) return this.closeUnregistered(scope, "close")
+    if (this.conns.size + this.dialing >= this.config.turns || this.idle.size >= this.config.maxIdleConns) {
+      return this.closeUnregistered(scope, "excess")
     }
-    const entry = this.adopt(conn, scope, true)
-    entry.state = "Idle"
-    this.idle.pushBack(entry)
-    return this.watch(entry)
+    return this.watch(this.adoptIdle(conn, scope))
+  }
+
+  /** Closes a dialled connection that was never registered (the pool had no use for it). */
+  closeUnregistered(scope: Scope.Closeable, reason: CloseReason): Effect.Effect<void> {
+    this.counters.closes[reason]++
+    return Scope.close(scope, Exit.void)
   }
 
   /** Forks the entry's close-signal watcher, if the pool has a close signal. */
@@ -195,15 +210,9 @@ export class Core<A> {
 
   /** The connection closed by itself: drop it now if idle, on put if in use. */
   private peerClosed(entry: Entry<A>): Effect.Effect<void> | undefined {
-    switch (entry.state) {
-      case "Idle":
-        return this.discard(entry, true)
-      case "InUse":
-        entry.dead = true
-        return undefined
-      case "Closed":
-        return undefined
-    }
+    if (entry.state === "Idle") return this.discard(entry, "stale")
+    if (entry.state === "InUse") entry.dead = true
+    return undefined
   }
 
   /**
@@ -215,13 +224,18 @@ export class Core<A> {
     entry.holder = undefined
     const now = this.now()
     entry.lastUsed = now
-    const expired = now >= entry.expiresAt
-    if (
-      this.closed || !entry.pooled || entry.closeOnPut || entry.dead || expired ||
-      this.idle.size >= this.config.maxIdleConns
-    ) {
-      return this.discard(entry, entry.dead || expired)
-    }
+    const reason: CloseReason | undefined = this.closed
+      ? "close"
+      : entry.dead
+      ? "stale"
+      : now >= entry.expiresAt
+      ? "lifetime"
+      : entry.closeOnPut
+      ? "filter"
+      : !entry.pooled || this.idle.size >= this.config.maxIdleConns
+      ? "excess"
+      : undefined
+    if (reason !== undefined) return this.discard(entry, reason)
     entry.state = "Idle"
     this.idle.pushBack(entry)
     // Pooled before the turn goes: a waiter handed it finds this connection.
@@ -233,17 +247,19 @@ export class Core<A> {
   }
 
   /** Closes an `InUse` entry its holder gives back broken (`remove`, `closeConn`). */
-  removeUnsafe(entry: Entry<A>): Effect.Effect<void> | undefined {
+  removeUnsafe(entry: Entry<A>, reason: CloseReason = "remove"): Effect.Effect<void> | undefined {
     if (entry.state !== "InUse") return undefined
-    return this.discard(entry, entry.dead)
+    return this.discard(entry, entry.dead ? "stale" : reason)
   }
 
   /**
-   * Unregisters an entry now (freeing its turn if it holds one) and returns
-   * the effect that closes it.
+   * Unregisters an entry now (freeing its turn if it holds one), counts it
+   * under `reason` and returns the effect that closes it. A closed entry is
+   * left alone: every connection is closed and counted once.
    */
-  discard(entry: Entry<A>, stale: boolean): Effect.Effect<void> {
-    this.unregister(entry, stale)
+  discard(entry: Entry<A>, reason: CloseReason): Effect.Effect<void> {
+    if (entry.state === "Closed") return Effect.void
+    this.unregister(entry, reason)
     if (entry.turn) {
       entry.turn = false
       this.turns.release()
@@ -252,19 +268,20 @@ export class Core<A> {
     return this.closeEntry(entry)
   }
 
-  /** Bookkeeping half of `discard` for an idle entry a lease popped as stale; it closes it. */
-  dropPopped(entry: Entry<A>): void {
-    entry.state = "Closed"
-    this.conns.delete(entry)
-    this.counters.staleConns++
+  /** Bookkeeping half of `discard` for an idle entry a lease popped; the lease closes it. */
+  dropPopped(entry: Entry<A>, reason: CloseReason): void {
+    // Out of the idle list already: not to be unlinked again.
+    entry.state = "InUse"
+    this.unregister(entry, reason)
   }
 
-  private unregister(entry: Entry<A>, stale: boolean): void {
+  private unregister(entry: Entry<A>, reason: CloseReason): void {
     if (entry.state === "Idle") this.idle.remove(entry)
     entry.state = "Closed"
     entry.holder = undefined
     this.conns.delete(entry)
-    if (stale) this.counters.staleConns++
+    this.counters.closes[reason]++
+    if (this.closed && this.conns.size === 0) Deferred.doneUnsafe(this.drained, Exit.void)
   }
 
   /** Stops the watcher and closes the connection's scope. */
@@ -280,71 +297,6 @@ export class Core<A> {
   }
 
   // ---------------------------------------------------------------------------
-  // minIdleConns
-  // ---------------------------------------------------------------------------
-
-  private needsWarm(): boolean {
-    return this.idle.size + this.warming < this.config.minIdleConns &&
-      this.conns.size + this.dialing < this.config.turns &&
-      !this.breaker.isOpen && !this.closed
-  }
-
-  /** Wakes the warm-up fiber if idle connections are below `minIdleConns`. */
-  checkMinIdle(): void {
-    if (this.config.minIdleConns > 0 && this.needsWarm()) this.warmSignal.notify()
-  }
-
-  /**
-   * One warm-up dial, holding a turn and a dial slot like a `get` would (so
-   * it never takes the pool past its size), but never waiting for either:
-   * when callers hold every turn they dial for themselves. Succeeds with
-   * whether to go on.
-   */
-  private readonly warmOne: Effect.Effect<boolean> = Effect.suspend(() => {
-    if (!this.needsWarm() || this.turns.free === 0 || this.dials.free === 0) return Effect.succeed(false)
-    this.turns.tryTake()
-    this.dials.tryTake()
-    this.warming++
-    this.dialing++
-    let done = false
-    const finish = () => {
-      if (done) return
-      done = true
-      this.warming--
-      this.dialing--
-      this.dials.release()
-      this.turns.release()
-    }
-    const dial = this.dialer.dial((conn, scope) => {
-      if (this.closed) {
-        finish()
-        return Scope.close(scope, Exit.void)
-      }
-      const entry = this.adopt(conn, scope, true)
-      entry.state = "Idle"
-      this.idle.pushBack(entry)
-      // The idle connection is in place before the turn goes to a waiter.
-      finish()
-      return this.watch(entry)
-    })
-    return dial.pipe(
-      Effect.tapError((error) => Effect.sync(() => this.breaker.recordFailure(error))),
-      Effect.onExit(() => Effect.sync(finish)),
-      Effect.as(true),
-      Effect.catch(() => Effect.succeed(false))
-    )
-  })
-
-  /** Warm-up dials, one after another, until enough idle connections are open or one fails. */
-  private readonly warmUp: Effect.Effect<void> = Effect.flatMap(
-    this.warmOne,
-    (more) => more ? this.warmUp : Effect.void
-  )
-
-  /** The warm-up fiber's loop. */
-  readonly warmer: Effect.Effect<never> = Effect.forever(Effect.andThen(this.warmSignal.wait, this.warmUp))
-
-  // ---------------------------------------------------------------------------
   // reaper, filter, stats, close
   // ---------------------------------------------------------------------------
 
@@ -353,7 +305,8 @@ export class Core<A> {
     const now = this.now()
     const closes: Array<Effect.Effect<void>> = []
     for (const entry of this.idle.toArray()) {
-      if (!this.isHealthy(entry, now)) closes.push(this.discard(entry, true))
+      const reason = this.staleReason(entry, now)
+      if (reason !== undefined) closes.push(this.discard(entry, reason))
     }
     if (closes.length === 0) return Effect.succeed(0)
     return Effect.as(Effect.all(closes, { discard: true }), closes.length)
@@ -375,7 +328,7 @@ export class Core<A> {
       for (const entry of Array.from(this.conns)) {
         if (!predicate(entry)) continue
         matched++
-        if (entry.state === "Idle") closes.push(this.discard(entry, false))
+        if (entry.state === "Idle") closes.push(this.discard(entry, "filter"))
         else entry.closeOnPut = true
       }
       return Effect.as(Effect.all(closes, { discard: true }), matched)
@@ -387,21 +340,33 @@ export class Core<A> {
   }
 
   /**
-   * Closes the pool: fails queued waiters with `PoolClosed`, closes idle
-   * connections, stops the background fibers. In-use connections close when
-   * they come back. Idempotent.
+   * Closes the pool as go-redis does: fails queued waiters with
+   * `PoolClosed`, interrupts dials, closes idle connections at once and
+   * every borrowed one too (their owners' next operation on them fails),
+   * after at most `closeGracePeriod` for them to come back by themselves,
+   * then stops the background fibers. Succeeds once every connection's scope
+   * has closed. A second close waits for the first.
    */
   readonly close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
-    if (this.closed) return Effect.void
+    if (this.closed) return Deferred.await(this.closeDone)
     this.closed = true
     this.turns.drain()
     this.dials.drain()
     this.dialer.shutdown()
-    const closes: Array<Effect.Effect<void>> = []
-    for (const entry of this.idle.toArray()) closes.push(this.discard(entry, false))
-    return Effect.andThen(
-      Effect.all(closes, { discard: true }),
-      Scope.close(this.background, Exit.void)
+    if (this.conns.size === 0) Deferred.doneUnsafe(this.drained, Exit.void)
+    const idle = this.idle.toArray().map((entry) => this.discard(entry, "close"))
+    const grace = this.config.closeGracePeriod
+    const awaitBorrowed = this.conns.size === 0 || Duration.isZero(grace)
+      ? Effect.void
+      : Effect.ignore(Effect.timeout(Deferred.await(this.drained), grace))
+    const closeBorrowed = Effect.suspend(() =>
+      Effect.all(Array.from(this.conns, (entry) => this.discard(entry, "close")), { discard: true })
+    )
+    return Effect.all(idle, { discard: true }).pipe(
+      Effect.andThen(Effect.interruptible(awaitBorrowed)),
+      Effect.andThen(closeBorrowed),
+      Effect.andThen(Scope.close(this.background, Exit.void)),
+      Effect.ensuring(Deferred.done(this.closeDone, Exit.void))
     )
   }))
 }

@@ -1,67 +1,55 @@
 /**
  * One acquisition (`get`, `use`, `newConn`) as a state machine that owns
  * everything it has taken so far, so that whatever exit it takes, one call
- * (`finishUse` / `finishGet`) gives back exactly what it holds.
+ * (`finishUse` / `finishGet`) gives back exactly what it holds. Once it has
+ * checked a connection out it is also that connection's handle: the lease
+ * `get` returns, given back once.
  *
  * ```text
  *  start ─ closed? ──────────────────────────────────────────────► fail PoolClosed
- *    │ tryTake turn ── no ─► queued ── onTurn ─────┐   onTurnTimeout ► fail PoolTimeout
- *    ▼ yes                      │ onTurnsClosed ───┼─────────────────► fail PoolClosed
- *  afterTurn ◄──────────────────┼──────────────────┘
- *    │ pop idle: healthy ──────────────────────────────────────────► checkout (hit)
+ *    │ tryTake turn ── no ─► wait (Waiter) ── granted ─┐   timed out ► fail PoolTimeout
+ *    ▼ yes                      │ closed ──────────────┼─────────────► fail PoolClosed
+ *  afterTurn ◄──────────────────┼──────────────────────┘
+ *    │ pop idle: healthy, no hook due ─────────────────────────────► checkout (hit)
+ *    │           healthy, hook due ─► vet (`candidate`) ── usable ──► checkout (hit)
+ *    │                                   └─ unusable: closed, counted, next one
  *    │           stale ── unregister, close later (`stale` list)
  *    ▼ none (miss)
  *  miss ─ breaker open ► fail BreakerOpen; maxActiveConns ► fail PoolExhausted
- *    │ dial slot (tryTake, else queued without deadline)
+ *    │ dial slot (tryTake, else wait without deadline)
  *    ▼
- *  dial ── opened (inside the attempt's exit) ─────────────────────► checkout
+ *  dial ── opened (inside the attempt's exit) ── checkout ── onGet ► usable: done
+ *       │                                                   └─ unusable ► fail DialFailed
  *       └─ every attempt failed ───────────────────────────────────► fail DialFailed / DialTimeout
  * ```
  *
  * **Why interruption is safe.** The caller installs the finishing handler
  * (`Effect.onExitPrimitive`) before `start` runs, and every step records
  * what it took in a field of the lease synchronously, in the same step that
- * takes it: `turn` (pool turn), `turnsQueued` (queued for one; a grant sets
- * `turn` inside `Turns.release`), `dialSlot` and `dialing`, `stale`
- * (unregistered but not yet closed), `entry` (checked out). The finisher
- * gives back what these say and clears them, so each is given back once:
- * a turn moves from `turn` to `entry.turn` at checkout and is freed from
- * exactly one of the two.
- *
- * **Waiting.** The lease is itself the waiter queued in `Turns`, so waiting
- * allocates no waiter object of its own. A grant is recorded synchronously
- * (`onTurn`); the parked fiber is resumed later through the pool's
- * `Wakeups`.
+ * takes it: `turn` (pool turn), `queue` (queued for one; a grant sets `turn`
+ * inside `Turns`), `dialSlot` and `dialing`, `stale` (unregistered but not
+ * yet closed), `candidate` (out of the idle list while its hooks run),
+ * `entry` (checked out). The finisher gives back what these say and clears
+ * them, so each is given back once: a turn moves from `turn` to
+ * `entry.turn` at checkout and is freed from exactly one of the two.
  *
  * @since 0.1.0
  */
-import type { Fiber, Scheduler } from "effect"
-import { Effect, Exit, Scope } from "effect"
+import type { Fiber } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import type { Core } from "./Core.ts"
+import * as Hooks from "./Hooks.ts"
 import type { Entry, PooledConn } from "./PooledConn.ts"
 import type { DialError, PoolError } from "./PoolError.ts"
-import { PoolError as PoolErrorClass } from "./PoolError.ts"
-import type { TurnWaiter, Turns } from "./Turns.ts"
-import type { Wakeable } from "./Wakeups.ts"
-
-const Waiting = 0
-const Granted = 1
-const TimedOut = 2
-const Closed = 3
-/** A turn was freed: compete for it (`Turns.retake`) when the fiber is resumed. */
-const Woken = 4
-type Outcome = typeof Waiting | typeof Granted | typeof TimedOut | typeof Closed | typeof Woken
+import { DialFailed, PoolError as PoolErrorClass } from "./PoolError.ts"
+import type { Turns } from "./Turns.ts"
+import { Waiter } from "./Waiter.ts"
 
 /**
  * @category models
  * @since 0.1.0
  */
-export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
-  turnsNext: TurnWaiter | undefined = undefined
-  turnsPrev: TurnWaiter | undefined = undefined
-  turnsQueued = false
-  turnsDeadline = 0
-  turnsSince = 0
+export class Lease<A> extends Waiter implements PooledConn<A> {
   readonly core: Core<A>
   /** False for `newConn`: no turn, no idle connection, not pooled. */
   private readonly withTurn: boolean
@@ -73,18 +61,10 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   private dialing = false
   /** Counted in `pendingRequests`. */
   private pending = false
-  /**
-   * The queue (pool turns or dial slots) it joined and has not resumed from
-   * yet: queued, or handed a turn (`turn`/`dialSlot` say so) but not woken.
-   */
-  private queue: Turns | undefined = undefined
-  /** How its current wait ended. */
-  private outcome: Outcome = Waiting
-  /** Resumes the fiber parked in `wait`; set while it is parked. */
-  private resume: ((effect: Effect.Effect<void, PoolError>) => void) | undefined = undefined
-  private dispatcher: Scheduler.SchedulerDispatcher | undefined = undefined
   /** Stale idle entries it unregistered and has not closed yet. */
   private stale: Array<Entry<A>> | undefined = undefined
+  /** An idle entry it popped and is vetting with the hooks: `InUse`, no holder, no turn. */
+  private candidate: Entry<A> | undefined = undefined
   /** The pool closed while it dialled: the new connection was closed. */
   private closedWhileDialling = false
   private waitStart = 0
@@ -92,6 +72,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   entry: Entry<A> | undefined = undefined
 
   constructor(core: Core<A>, withTurn: boolean) {
+    super(core)
     this.core = core
     this.withTurn = withTurn
   }
@@ -113,6 +94,11 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   holds(): boolean {
     const entry = this.entry
     return entry !== undefined && entry.holder === this
+  }
+
+  protected granted(queue: Turns): void {
+    if (queue === this.core.turns) this.turn = true
+    else this.dialSlot = true
   }
 
   /**
@@ -145,92 +131,6 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     })
   }
 
-  /**
-   * Queues for a pool turn or a dial slot and parks until the queue settles
-   * it. Being interrupted needs no cleanup here: the finisher leaves the
-   * queue (`abandon`), and a wake-up already on its way then finds the
-   * fiber gone and does nothing.
-   */
-  private wait(
-    queue: Turns,
-    now: number,
-    deadline: number,
-    fiber: Fiber.Fiber<unknown, unknown>
-  ): Effect.Effect<void, PoolError> {
-    this.queue = queue
-    this.outcome = Waiting
-    this.dispatcher = fiber.currentDispatcher
-    queue.enqueue(this, now, deadline)
-    return Effect.callback<void, PoolError>((resume) => {
-      // Settled between queueing and parking (the fiber may yield in between).
-      if (this.outcome === Woken) this.compete()
-      if (this.outcome !== Waiting) return resume(this.result())
-      this.resume = resume
-    })
-  }
-
-  onTurn(): void {
-    this.grant()
-    this.settle(Granted)
-  }
-
-  onTurnFree(): void {
-    this.settle(Woken)
-  }
-
-  /** Records the turn or dial slot it now owns. */
-  private grant(): void {
-    if (this.queue === this.core.turns) this.turn = true
-    else this.dialSlot = true
-    this.outcome = Granted
-  }
-
-  /** Woken for a freed turn: takes it, or waits on (a newcomer took it first). */
-  private compete(): void {
-    if (this.queue!.retake(this)) this.grant()
-    else this.outcome = Waiting
-  }
-
-  onTurnTimeout(): void {
-    this.core.counters.timeouts++
-    this.settle(TimedOut)
-  }
-
-  onTurnsClosed(): void {
-    this.settle(Closed)
-  }
-
-  private settle(outcome: Outcome): void {
-    this.outcome = outcome
-    // Not parked yet: `wait`'s callback finds the outcome when it parks.
-    if (this.resume !== undefined) this.core.wakeups.add(this, this.dispatcher!)
-  }
-
-  /**
-   * Resumes the parked fiber; nothing if it was interrupted meanwhile
-   * (`abandon`). A woken waiter that loses its turn to a newcomer stays
-   * parked, without a fiber resume.
-   */
-  wakeNow(): void {
-    const resume = this.resume
-    if (resume === undefined) return
-    if (this.outcome === Woken) this.compete()
-    if (this.outcome === Waiting) return
-    this.resume = undefined
-    resume(this.result())
-  }
-
-  private result(): Effect.Effect<void, PoolError> {
-    switch (this.outcome) {
-      case Granted:
-        return Effect.void
-      case TimedOut:
-        return this.core.failTimeout()
-      default:
-        return this.core.failClosed()
-    }
-  }
-
   private afterTurn(
     fiber: Fiber.Fiber<unknown, unknown>,
     now: number
@@ -240,26 +140,66 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     const fifo = core.config.poolFIFO
     let entry: Entry<A> | undefined
     while ((entry = core.idle.pop(fifo)) !== undefined) {
-      if (core.isHealthy(entry, now)) {
+      const stale = core.staleReason(entry, now)
+      if (stale === undefined) {
+        if (Hooks.vetsIdle(core.hooks, now - entry.lastUsed)) return this.vet(entry, now, fiber)
         core.counters.hits++
         this.checkout(entry, now)
         return this.stale === undefined ? undefined : this.closeStale()
       }
-      core.dropPopped(entry)
+      core.dropPopped(entry, stale)
       ;(this.stale ??= []).push(entry)
     }
     core.counters.misses++
-    const miss = this.miss(fiber)
-    return this.stale === undefined ? miss : Effect.andThen(this.closeStale(), miss ?? Effect.void)
+    return this.then(this.miss(fiber))
+  }
+
+  /** `next` after closing the stale entries it popped, if any. */
+  private then(next: Effect.Effect<void, PoolError> | undefined): Effect.Effect<void, PoolError> | undefined {
+    return this.stale === undefined ? next : Effect.andThen(this.closeStale(), next ?? Effect.void)
   }
 
   private closeStale(): Effect.Effect<void> {
-    return Effect.uninterruptible(Effect.suspend(() => {
-      const stale = this.stale
-      this.stale = undefined
-      this.core.checkMinIdle()
-      return stale === undefined ? Effect.void : this.core.closeAll(stale)
-    }))
+    return Effect.uninterruptible(Effect.suspend(() => this.closeLeftovers() ?? Effect.void))
+  }
+
+  /**
+   * Runs the hooks due on an idle entry before handing it out. It stays
+   * registered (`InUse`, so `close` and `filter` still see it) but has no
+   * holder, and the lease keeps its turn: an unusable entry is closed and
+   * the lease goes on to the next one.
+   */
+  private vet(entry: Entry<A>, now: number, fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, PoolError> {
+    const core = this.core
+    entry.state = "InUse"
+    this.candidate = entry
+    // Settled uninterruptibly, whatever the hooks' outcome; only the hooks
+    // themselves and what comes after (the next entry, a dial) can be interrupted.
+    const settled = Effect.uninterruptible(Effect.flatMap(
+      Hooks.vetIdle(core.hooks, entry.conn, now - entry.lastUsed),
+      (exit) =>
+        Effect.suspend((): Effect.Effect<Hooks.Verdict> => {
+          this.candidate = undefined
+          const verdict = Hooks.verdictOf(exit)
+          if (verdict === "interrupted") return Effect.as(core.discard(entry, "remove"), verdict)
+          // The pool closed, or the peer closed it, while its hooks ran.
+          if (entry.state === "Closed" || entry.dead || verdict === "unusable") {
+            return Effect.as(core.discard(entry, entry.dead ? "stale" : "validate"), "unusable")
+          }
+          core.counters.hits++
+          this.checkout(entry, core.now())
+          return Effect.succeed(verdict)
+        })
+    ))
+    return Effect.andThen(
+      this.closeStale(),
+      Effect.flatMap(settled, (verdict) =>
+        verdict === "usable"
+          ? Effect.void
+          : verdict === "interrupted"
+          ? Effect.interrupt
+          : Effect.suspend(() => this.afterTurn(fiber, core.now()) ?? Effect.void))
+    )
   }
 
   private miss(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, PoolError> {
@@ -298,7 +238,7 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
         core.breaker.recordFailure(error)
         return Effect.fail(new PoolErrorClass({ reason: error }))
       }),
-      Effect.andThen(Effect.suspend(() => this.closedWhileDialling ? core.failClosed() : Effect.void))
+      Effect.andThen(Effect.suspend(() => this.closedWhileDialling ? core.failClosed() : this.vetNew()))
     )
   }
 
@@ -308,11 +248,29 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     this.endDial()
     if (core.closed) {
       this.closedWhileDialling = true
-      return Scope.close(scope, Exit.void)
+      return core.closeUnregistered(scope, "close")
     }
     const entry = core.adopt(conn, scope, this.withTurn)
     this.checkout(entry, entry.born)
     return core.watch(entry)
+  }
+
+  /**
+   * `onGet` on the connection it dialled. One it rejects is closed and the
+   * acquisition fails as a dial would: a connection that cannot be set up
+   * is a failed dial (the breaker does not count it).
+   */
+  private vetNew(): Effect.Effect<void, PoolError> {
+    const core = this.core
+    if (core.hooks.onGet === undefined || this.entry === undefined) return Effect.void
+    const entry = this.entry
+    return Effect.uninterruptible(Effect.flatMap(Hooks.vetNew(core.hooks, entry.conn), (exit) => {
+      if (Exit.isSuccess(exit)) return Effect.void
+      const close = this.giveBack(false, "validate") ?? Effect.void
+      if (Exit.hasInterrupts(exit)) return Effect.andThen(close, Effect.interrupt)
+      const cause = new DialFailed({ pool: core.config.name, cause: Exit.isFailure(exit) ? Cause.squash(exit.cause) : exit })
+      return Effect.andThen(close, Effect.fail(new PoolErrorClass({ reason: cause })))
+    }))
   }
 
   private endDial(): void {
@@ -344,16 +302,10 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
     core.checkMinIdle()
   }
 
-  /** Gives back the turn, queue place, dial slot and pending count it holds. */
+  /** Gives back the turn, queue place, dial slot, candidate and pending count it holds. */
   private abandon(): Effect.Effect<void> | undefined {
     const core = this.core
-    const queue = this.queue
-    if (queue !== undefined) {
-      this.queue = undefined
-      this.resume = undefined
-      // Still queued: leave. Already granted: `turn`/`dialSlot` say so.
-      queue.cancel(this)
-    }
+    this.leave()
     if (this.pending) {
       this.pending = false
       core.counters.pendingRequests--
@@ -363,10 +315,16 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
       core.turns.release()
     }
     this.endDial()
-    return this.closeLeftovers()
+    const candidate = this.candidate
+    this.candidate = undefined
+    // Its hooks were cut short: the connection's state is unknown, so it is closed.
+    const close = candidate === undefined ? undefined : core.discard(candidate, "remove")
+    const leftovers = this.closeLeftovers()
+    if (close === undefined) return leftovers
+    return leftovers === undefined ? close : Effect.andThen(close, leftovers)
   }
 
-  /** Closes stale entries it unregistered but was interrupted before closing. */
+  /** Closes stale entries it unregistered but has not closed yet. */
   private closeLeftovers(): Effect.Effect<void> | undefined {
     const stale = this.stale
     if (stale === undefined) return undefined
@@ -378,15 +336,29 @@ export class Lease<A> implements TurnWaiter, Wakeable, PooledConn<A> {
   /**
    * Gives the connection back (put, or remove when `put` is false) if this
    * is still its lease; does nothing otherwise (given back already, or the
-   * pool closed it). Then closes leftovers.
+   * pool closed it). A put runs `onPut` first, interruptibly: the lease lets
+   * go of the entry before, so a second give-back is stale, and the entry is
+   * closed if the hook fails or is interrupted. Then closes leftovers.
    */
-  giveBack(put: boolean): Effect.Effect<void> | undefined {
+  giveBack(put: boolean, reason?: "validate"): Effect.Effect<void> | undefined {
+    const core = this.core
     const entry = this.entry
-    const release = entry === undefined || entry.holder !== this
-      ? undefined
-      : put
-      ? this.core.putUnsafe(entry)
-      : this.core.removeUnsafe(entry)
+    let release: Effect.Effect<void> | undefined
+    if (entry !== undefined && entry.holder === this) {
+      if (!put) {
+        release = core.removeUnsafe(entry, reason)
+      } else if (core.hooks.onPut === undefined || core.closed) {
+        release = core.putUnsafe(entry)
+      } else {
+        entry.holder = undefined
+        release = Effect.flatMap(Hooks.vetPut(core.hooks, entry.conn), (exit) =>
+          Effect.suspend(() => {
+            const verdict = Hooks.verdictOf(exit)
+            if (verdict === "usable") return core.putUnsafe(entry) ?? Effect.void
+            return core.removeUnsafe(entry, verdict === "unusable" ? "validate" : "remove") ?? Effect.void
+          }))
+      }
+    }
     const leftovers = this.closeLeftovers()
     if (leftovers === undefined) return release
     return release === undefined ? leftovers : Effect.andThen(release, leftovers)

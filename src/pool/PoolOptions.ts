@@ -56,6 +56,10 @@ export const defaultIdleCheckFrequency: Duration.Duration = Duration.minutes(1)
  * @since 0.1.0
  */
 export const defaultStarvationThreshold: Duration.Duration = Duration.millis(10)
+/** Default `closeGracePeriod`: 0, borrowed connections close with the pool (go-redis). @since 0.1.0 */
+export const defaultCloseGracePeriod: Duration.Duration = Duration.zero
+/** Default `validateAfter`: never (`Duration.infinity`), `validate` does not run. @since 0.1.0 */
+export const defaultValidateAfter: Duration.Duration = Duration.infinity
 /** Default `breakerProbe`: the breaker's probe redials every second. @since 0.1.0 */
 export const defaultBreakerProbe: Schedule.Schedule<unknown, DialError> = Schedule.spaced(Duration.seconds(1))
 
@@ -147,6 +151,36 @@ export interface Options<A, E, R> {
    * the breaker, and so does the schedule ending. Default every second.
    */
   readonly breakerProbe?: Schedule.Schedule<unknown, DialError> | undefined
+  /**
+   * How long `close` lets borrowed connections come back by themselves
+   * before it closes them under their borrowers. Default 0: closed at once,
+   * as go-redis does.
+   */
+  readonly closeGracePeriod?: Duration.Input | undefined
+  /**
+   * Runs on every hand-out (a hit, after `validate`, or a fresh dial) before
+   * the borrower gets the connection (go-redis v9's `OnGet` hook). If it
+   * fails or dies, the connection is closed and counted `unusable`; `get`
+   * tries the next idle one, and a freshly dialled one fails the `get` with
+   * `DialFailed`. Default none.
+   */
+  readonly onGet?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+  /**
+   * Runs on every `put` (and every `use` that succeeds) before the connection
+   * is pooled (go-redis v9's `OnPut`): reset per-borrower state here, e.g.
+   * discard a Redis MULTI. If it fails or dies, the connection is closed
+   * instead and counted `unusable`. Default none.
+   */
+  readonly onPut?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+  /**
+   * Checks an idle connection before it is handed out, when it has been
+   * idle `validateAfter` or longer (generic-pool's `testOnBorrow`). If it
+   * fails or dies, the connection is closed and counted `unusable`, and
+   * `get` tries the next one. Default none.
+   */
+  readonly validate?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
+  /** Idle time after which `validate` runs on hand-out; 0 runs it every time. Default never. */
+  readonly validateAfter?: Duration.Input | undefined
 }
 
 /**
@@ -176,6 +210,8 @@ export interface Config {
   readonly idleCheckFrequency: Duration.Duration
   readonly breakerThreshold: number
   readonly breakerProbe: Schedule.Schedule<unknown, DialError>
+  readonly closeGracePeriod: Duration.Duration
+  readonly validateAfterMillis: number
 }
 
 /**
@@ -193,6 +229,9 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
     const name = read.text("name", defaultName)
     read.effect("dial")
     read.fn("closeSignal")
+    read.fn("onGet")
+    read.fn("onPut")
+    read.fn("validate")
     const poolSize = read.count("poolSize", defaultPoolSize, 1, true)
     const maxActiveConns = read.count("maxActiveConns", defaultMaxActiveConns, 1, true)
     const turns = Math.min(poolSize, maxActiveConns)
@@ -232,6 +271,8 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
       connMaxLifetimeJitterMillis: Math.min(Duration.toMillis(jitter), lifetimeMillis === 0 ? 0 : lifetimeMillis),
       idleCheckFrequency,
       breakerThreshold,
-      breakerProbe: read.schedule("breakerProbe", defaultBreakerProbe)
+      breakerProbe: read.schedule("breakerProbe", defaultBreakerProbe),
+      closeGracePeriod: read.duration("closeGracePeriod", defaultCloseGracePeriod),
+      validateAfterMillis: Duration.toMillis(read.duration("validateAfter", defaultValidateAfter))
     }
   })

@@ -8,6 +8,32 @@
 import { Duration } from "effect"
 
 /**
+ * Why the pool closed a connection:
+ *
+ * - `stale`: idle longer than `connMaxIdleTime`, or closed by its peer;
+ * - `lifetime`: past its (jittered) `connMaxLifetime`;
+ * - `validate`: a hook (`validate`, `onGet`, `onPut`) failed on it (go-redis v9's `Unusable`);
+ * - `filter`: matched by `filter`;
+ * - `remove`: given back broken (`remove`, `closeConn`, a `use` whose effect failed), or its
+ *   hooks were interrupted;
+ * - `close`: the pool closed;
+ * - `excess`: not kept: over `maxIdleConns`, a `newConn` connection put back, or a dial that
+ *   opened after its caller gave up with no room for it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CloseReason = "stale" | "lifetime" | "validate" | "filter" | "remove" | "close" | "excess"
+
+/**
+ * Connections closed, by reason (counters).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Closes = { readonly [R in CloseReason]: number }
+
+/**
  * A snapshot of a pool's counters and gauges.
  *
  * @category models
@@ -30,10 +56,18 @@ export interface PoolStats {
   readonly idleConns: number
   /**
    * Connections closed because they were stale: past `connMaxIdleTime` or
-   * their lifetime, or closed by the peer while idle (counter). Unlike go-redis
-   * v9 (go-redis#3359) it does not count connections callers removed.
+   * their lifetime, or closed by their peer (counter): `closes.stale +
+   * closes.lifetime`. Unlike go-redis v9 (go-redis#3359) it does not count
+   * connections callers removed.
    */
   readonly staleConns: number
+  /**
+   * Connections a hook found unusable and closed (counter): go-redis v9's
+   * `Unusable`, the same as `closes.validate`.
+   */
+  readonly unusable: number
+  /** Every connection the pool closed, by reason (counters). */
+  readonly closes: Closes
   /** `get` calls still waiting for a turn or a dial (gauge). */
   readonly pendingRequests: number
   /**
@@ -64,9 +98,17 @@ export class Counters {
   timeouts = 0
   waitCount = 0
   waitMillis = 0
-  staleConns = 0
   pendingRequests = 0
   staleHandles = 0
+  readonly closes: { [R in CloseReason]: number } = {
+    stale: 0,
+    lifetime: 0,
+    validate: 0,
+    filter: 0,
+    remove: 0,
+    close: 0,
+    excess: 0
+  }
 }
 
 /**
@@ -88,7 +130,9 @@ export const snapshot = (
   waitDuration: Duration.millis(counters.waitMillis),
   totalConns,
   idleConns,
-  staleConns: counters.staleConns,
+  staleConns: counters.closes.stale + counters.closes.lifetime,
+  unusable: counters.closes.validate,
+  closes: { ...counters.closes },
   pendingRequests: counters.pendingRequests,
   staleHandles: counters.staleHandles,
   abandonedDials

@@ -9,6 +9,7 @@ export * from "./PoolError.ts"
 export type { Options } from "./PoolOptions.ts"
 export {
   defaultBreakerProbe,
+  defaultCloseGracePeriod,
   defaultConnMaxIdleTime,
   defaultConnMaxLifetime,
   defaultConnMaxLifetimeJitter,
@@ -23,6 +24,7 @@ export {
   defaultName,
   defaultPoolSize,
   defaultPoolTimeout,
-  defaultStarvationThreshold
+  defaultStarvationThreshold,
+  defaultValidateAfter
 } from "./PoolOptions.ts"
-export type { PoolStats } from "./PoolStats.ts"
+export type { Closes, CloseReason, PoolStats } from "./PoolStats.ts"
