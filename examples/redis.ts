@@ -57,9 +57,10 @@ const program = Effect.gen(function*() {
       `(${((workers * opsPerWorker * 2) / millis * 1000).toFixed(0)} commands/s)`
   )
 
-  const stats = yield* pool.stats
+  const { closes, waitDuration, ...counts } = yield* pool.stats
   yield* Console.log("pool stats:")
-  yield* Console.table({ ...stats, waitDuration: Duration.format(stats.waitDuration) })
+  yield* Console.table({ ...counts, waitDuration: Duration.format(waitDuration) })
+  yield* Console.log("connections closed, by reason:", closes)
 })
 
 const main = Effect.gen(function*() {

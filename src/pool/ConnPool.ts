@@ -246,6 +246,27 @@ const giveBack = <A>(
       : Effect.andThen(Effect.logDebug(`${core.config.name}: connection removed`, reason), Effect.uninterruptible(close))
   })
 
+/**
+ * `put`/`remove` of a handle for a pool that does not know which of its
+ * pools the handle came from (a keyed pool): gives it back to its own pool
+ * if `owns` that pool, ignores it (logged at debug level) otherwise.
+ *
+ * @internal
+ */
+export const giveBackLease = <A>(
+  handle: PooledConn<A>,
+  put: boolean,
+  owns: (core: Core<A>) => boolean,
+  operation: string,
+  reason?: unknown
+): Effect.Effect<void> =>
+  handle instanceof Lease && owns(handle.core as Core<A>)
+    ? giveBack(handle.core as Core<A>, handle, put, operation, reason)
+    : Effect.logDebug(`${operation} of a handle from no pool of this keyed pool: ignored`)
+
+/** @internal */
+export const coreOf = <A>(pool: ConnPool<A>): Core<A> => (pool as ConnPoolImpl<A>).core
+
 const makePool = <A>(core: Core<A>): ConnPool<A> => {
   const self: ConnPoolImpl<A> = {
     [TypeId]: TypeId,

@@ -63,6 +63,8 @@ export class Core<A> {
   readonly wakeups = new Wakeups()
   /** Dials in progress, counted against `maxActiveConns`. */
   dialing = 0
+  /** When a connection was last handed out or put back (monotonic millis): a keyed pool's idle clock. */
+  lastActive: number
   closed = false
   /** Completed when `close` has closed every connection; later closes await it. */
   private readonly closeDone = Deferred.makeUnsafe<void>()
@@ -90,6 +92,7 @@ export class Core<A> {
     this.dials = new Turns(options.config.maxConcurrentDials, now, options.config.starvationMillis)
     this.breaker = new Breaker(options.config.breakerThreshold)
     this.warmer = new Warmer(this)
+    this.lastActive = this.now()
   }
 
   /**
@@ -128,6 +131,11 @@ export class Core<A> {
   /** Wakes the warm-up fiber if idle connections are below `minIdleConns`. */
   checkMinIdle(): void {
     this.warmer.check()
+  }
+
+  /** Nothing borrowed (`newConn` included), waited for or dialled. */
+  isQuiet(): boolean {
+    return this.conns.size === this.idle.size && this.counters.pendingRequests === 0 && this.dialing === 0
   }
 
   // ---------------------------------------------------------------------------
@@ -224,6 +232,7 @@ export class Core<A> {
     entry.holder = undefined
     const now = this.now()
     entry.lastUsed = now
+    this.lastActive = now
     const reason: CloseReason | undefined = this.closed
       ? "close"
       : entry.dead

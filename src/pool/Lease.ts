@@ -290,6 +290,7 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
     entry.state = "InUse"
     entry.holder = this
     entry.lastUsed = now
+    core.lastActive = now
     if (this.turn) {
       this.turn = false
       entry.turn = true

@@ -150,6 +150,25 @@ export class InvalidOption extends Data.TaggedError("InvalidOption")<{
 }
 
 /**
+ * A keyed pool holds `capacity` keys' pools, none of them idle enough to
+ * close for a new key.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TooManyKeys extends Data.TaggedError("TooManyKeys")<{
+  readonly pool: string
+  readonly capacity: number
+}> {
+  get isRetryable(): boolean {
+    return true
+  }
+  override get message(): string {
+    return `${this.pool}: ${this.capacity} keys in use, the keyed pool's capacity`
+  }
+}
+
+/**
  * Why a pool operation failed.
  *
  * @category errors
@@ -163,6 +182,7 @@ export type PoolErrorReason =
   | DialTimeout
   | BreakerOpen
   | InvalidOption
+  | TooManyKeys
 
 /**
  * The error of every failing `ConnPool` operation.

@@ -137,3 +137,40 @@ export const snapshot = (
   staleHandles: counters.staleHandles,
   abandonedDials
 })
+
+const closeReasons: ReadonlyArray<CloseReason> = ["stale", "lifetime", "validate", "filter", "remove", "close", "excess"]
+
+/**
+ * Field by field sum of two snapshots: the totals over the pools of a keyed
+ * pool.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const sum = (a: PoolStats, b: PoolStats): PoolStats => {
+  const closes = {} as { [R in CloseReason]: number }
+  for (const reason of closeReasons) closes[reason] = a.closes[reason] + b.closes[reason]
+  return {
+    hits: a.hits + b.hits,
+    misses: a.misses + b.misses,
+    timeouts: a.timeouts + b.timeouts,
+    waitCount: a.waitCount + b.waitCount,
+    waitDuration: Duration.sum(a.waitDuration, b.waitDuration),
+    totalConns: a.totalConns + b.totalConns,
+    idleConns: a.idleConns + b.idleConns,
+    staleConns: a.staleConns + b.staleConns,
+    unusable: a.unusable + b.unusable,
+    closes,
+    pendingRequests: a.pendingRequests + b.pendingRequests,
+    staleHandles: a.staleHandles + b.staleHandles,
+    abandonedDials: a.abandonedDials + b.abandonedDials
+  }
+}
+
+/**
+ * The snapshot of a pool that has no connection and has counted nothing.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const empty: PoolStats = snapshot(new Counters(), 0, 0, 0)

@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-export * from "./ConnPool.ts"
+export { isConnPool, layer, make, TypeId, use } from "./ConnPool.ts"
+export type { ConnPool } from "./ConnPool.ts"
+export * from "./KeyedPool.ts"
 export type { PooledConn } from "./PooledConn.ts"
 export * from "./PoolError.ts"
 export type { Options } from "./PoolOptions.ts"
