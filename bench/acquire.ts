@@ -212,20 +212,31 @@ const timeEffect = (contender: EffectContender, args: Args): Effect.Effect<numbe
 
 const tenTimes = Array.from({ length: poolSize })
 
+/**
+ * One `use`-style borrow holding `hold`: `borrow(f)` runs `f` with a
+ * connection. A sampled one times its wait until `f` starts.
+ */
+const timedUse = (
+  borrow: (f: () => Effect.Effect<void>) => Effect.Effect<unknown, unknown>,
+  hold: Effect.Effect<void>
+) => {
+  const holdFor = (): Effect.Effect<void> => hold
+  return () => {
+    const start = waits.begin()
+    if (start < 0) return borrow(holdFor)
+    return borrow(() => {
+      waits.end(start)
+      return hold
+    })
+  }
+}
+
 const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<EffectContender, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const pool = yield* ConnPool.make({ dial: Effect.sync(makeConn), poolSize })
-    const holdFor = (): Effect.Effect<void> => hold
     return {
       op: args.contender === "connpool"
-        ? () => {
-          const start = waits.begin()
-          if (start < 0) return ConnPool.use(pool, holdFor)
-          return ConnPool.use(pool, () => {
-            waits.end(start)
-            return hold
-          })
-        }
+        ? timedUse((f) => ConnPool.use(pool, f), hold)
         : () => {
           const start = waits.begin()
           return Effect.flatMap(pool.get, (conn) => {
@@ -244,17 +255,9 @@ const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Effe
 const makeEffectPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<EffectContender, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const pool = yield* Pool.make({ acquire: Effect.sync(makeConn), size: poolSize })
-    const holdFor = (): Effect.Effect<void> => hold
     return {
       op: args.contender === "effect-pool"
-        ? () => {
-          const start = waits.begin()
-          if (start < 0) return Pool.use(pool, holdFor)
-          return Pool.use(pool, () => {
-            waits.end(start)
-            return hold
-          })
-        }
+        ? timedUse((f) => Pool.use(pool, f), hold)
         : () => {
           const start = waits.begin()
           return Effect.scoped(Effect.flatMap(Pool.get(pool), () => {
