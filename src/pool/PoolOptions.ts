@@ -99,11 +99,11 @@ export interface Options<A, E, R> {
   /**
    * Fairness of the turns, as Go's `sync.Mutex`: a freed turn goes back to
    * the pool, where a running fiber may take it before the woken head waiter
-   * does (no lock convoy), until the head has waited this long; then freed
-   * turns are handed to the waiters in order until one is served sooner. 0
-   * hands every freed turn to the oldest waiter (strict FIFO); `Infinity`
-   * never does. Default 10 ms (Go's 1 ms is too short for Effect's
-   * scheduler; see `defaultStarvationThreshold`).
+   * does (no lock convoy), until the head has waited this long or has lost
+   * such a race once; then freed turns are handed to the waiters in order
+   * until one is served sooner. 0 hands every freed turn to the oldest
+   * waiter (strict FIFO); `Infinity` never does. Default 10 ms (Go's 1 ms is
+   * too short for Effect's scheduler; see `defaultStarvationThreshold`).
    */
   readonly starvationThreshold?: Duration.Input | undefined
   /** Longest one dial attempt may take before it fails with `DialTimeout`. Default 5 s. */

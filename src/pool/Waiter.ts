@@ -56,6 +56,7 @@ export abstract class Waiter implements TurnWaiter, Wakeable {
   turnsQueued = false
   turnsDeadline = 0
   turnsSince = 0
+  turnsLost = false
   /**
    * The queue it joined and has not resumed from yet: queued, or handed a
    * turn (the owner's record says so) but not woken.

@@ -11,6 +11,7 @@ const waiter = (label: string, log: Array<string>): TurnWaiter => ({
   turnsQueued: false,
   turnsDeadline: 0,
   turnsSince: 0,
+  turnsLost: false,
   onTurn: () => log.push(`${label}:turn`),
   onTurnFree: () => log.push(`${label}:free`),
   onTurnTimeout: () => log.push(`${label}:timeout`),
@@ -46,7 +47,22 @@ describe("Turns", () => {
     assert.isFalse(turns.retake(a), "the woken waiter lost it")
     assert.isTrue(a.turnsQueued, "and stays at the head")
     turns.release()
-    assert.deepStrictEqual(log, ["a:free", "a:free"], "the next release wakes it again")
+    assert.deepStrictEqual(log, ["a:free", "a:turn"], "having lost once, it is handed the next turn")
+    assert.isFalse(a.turnsQueued)
+    assert.strictEqual(turns.free, 0)
+  })
+
+  it("a woken waiter that takes its turn leaves the queue; with Infinity a loser is only woken again", () => {
+    const log: Array<string> = []
+    const { turns } = makeTurns(1, Infinity)
+    turns.tryTake()
+    const a = waiter("a", log)
+    turns.enqueue(a, 0, Infinity)
+    turns.release()
+    turns.tryTake()
+    assert.isFalse(turns.retake(a))
+    turns.release()
+    assert.deepStrictEqual(log, ["a:free", "a:free"])
     assert.isTrue(turns.retake(a))
     assert.isFalse(a.turnsQueued)
     assert.strictEqual(turns.free, 0)
