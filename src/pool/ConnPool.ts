@@ -6,8 +6,11 @@
  *
  * **What it does**
  *
- * - `poolSize` turns with a fast path and FIFO waiters; a wait longer than
+ * - `poolSize` turns with a fast path and FIFO waiters, Go `sync.Mutex`
+ *   style: a freed turn may be taken by a running fiber (no lock convoy)
+ *   until a waiter has waited `starvationThreshold`; a wait longer than
  *   `poolTimeout` fails with `PoolTimeout`.
+ * - Handles are leases, given back once; a stale or foreign one is ignored.
  * - Idle list LIFO (FIFO with `poolFIFO`); a connection past
  *   `connMaxIdleTime` or its (jittered) lifetime is never handed out but
  *   closed and counted stale; with a `closeSignal`, one that dies while idle
@@ -17,11 +20,17 @@
  * - go-redis's dial-error breaker: after `breakerThreshold` (default
  *   `poolSize`) dials fail in a row, a `get` that would dial fails at once
  *   with `BreakerOpen` while one background probe redials every second.
- * - A reaper every `idleCheckFrequency`; go-redis v9 stats.
+ * - A reaper every `idleCheckFrequency`; go-redis v9 stats, closes by reason.
+ * - Hooks (`onGet`, `onPut`, `validate`): an unusable connection is closed
+ *   and counted, never handed out.
+ * - `close` closes every connection, borrowed ones included (after
+ *   `closeGracePeriod`), and interrupts dials in progress.
+ * - Pools per key: `KeyedPool.ts`.
  *
- * Time comes only from `Clock` and `Schedule`, so `TestClock` drives every
- * timeout, the reaper, the probe and lifetimes; every background fiber lives
- * in the pool's scope.
+ * Time comes only from `Clock` and `Schedule`, every deadline and age on its
+ * monotonic time, so `TestClock` drives every timeout, the reaper, the probe
+ * and lifetimes, and a stepped wall clock moves none; every background
+ * fiber lives in the pool's scope.
  *
  * @since 0.1.0
  */

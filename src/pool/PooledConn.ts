@@ -8,16 +8,18 @@
  *     │                             │ ▲                                    │
  *     │ dial (minIdleConns warm-up) │ └────────── get (healthy) ───────────┤
  *     └─────────────────────────────┼──────────────────────────────────► Idle
- *                                   │ put (not pooled, closeOnPut,         │ stale on get, reaper,
- *                                   │ no room, closed pool), remove,       │ close signal, filter,
- *                                   ▼ closeConn                            ▼ closeConn, pool close
+ *                                   │ put (not pooled, closeOnPut, no      │ stale on get, reaper,
+ *                                   │ room, onPut failed, closed pool),    │ close signal, filter,
+ *                                   │ remove, closeConn, pool close        │ hooks failed on get,
+ *                                   ▼                                      ▼ pool close
  *                                 Closed ◄─────────────────────────────────┘
  * ```
  *
  * A connection's turn (`turn`) is held only in `InUse`, only by connections
  * handed out by `get`, and is given back exactly once: by whichever
  * transition leaves `InUse` first. While `InUse` it has one `holder`, the
- * lease it was lent under; only that lease can give it back.
+ * lease it was lent under; only that lease can give it back. An idle entry
+ * whose hooks run before a hand-out is `InUse` with no holder and no turn.
  *
  * @since 0.1.0
  */
