@@ -4,7 +4,8 @@ import { TestClock } from "effect/testing"
 import * as ConnPool from "../../src/pool/index.ts"
 import { wakeupsPerTask } from "../../src/pool/Wakeups.ts"
 import type { FakeConn } from "./utils.ts"
-import { assertTurnsIntact, makeProbe, makeSteppingClock, reasonOf, settle } from "./utils.ts"
+import { oneHour, onClock, steppedClock } from "../yamux/steppedClock.ts"
+import { assertTurnsIntact, makeProbe, reasonOf, settle } from "./utils.ts"
 
 const once = Schedule.recurs(0)
 
@@ -1598,9 +1599,9 @@ describe("ConnPool", () => {
     const steppingPool = (options: Omit<ConnPool.Options<FakeConn, string, Scope.Scope>, "dial">) =>
       Effect.gen(function*() {
         const probe = yield* makeProbe
-        const { clock, step } = yield* makeSteppingClock
-        const pool = yield* Effect.provideService(ConnPool.make({ dial: probe.dial, ...options }), Clock.Clock, clock)
-        return { probe, pool, step }
+        const stepped = yield* steppedClock
+        const pool = yield* ConnPool.make({ dial: probe.dial, ...options }).pipe(onClock(stepped))
+        return { probe, pool, step: stepped.step }
       })
 
     it.effect("stepping back an hour does not delay poolTimeout, nor stepping forward bring it early", () =>
@@ -1609,14 +1610,14 @@ describe("ConnPool", () => {
         yield* pool.get
         const back = yield* Effect.forkChild(Effect.flip(pool.get))
         yield* settle
-        step(-60 * 60 * 1000)
+        step(-oneHour)
         yield* TestClock.adjust("1999 millis")
         assert.isUndefined(back.pollUnsafe(), "not before its 2 s")
         yield* TestClock.adjust("1 millis")
         assert.strictEqual((yield* Fiber.join(back)).reason._tag, "PoolTimeout")
         const forward = yield* Effect.forkChild(Effect.flip(pool.get))
         yield* settle
-        step(2 * 60 * 60 * 1000)
+        step(2 * oneHour)
         yield* TestClock.adjust("1999 millis")
         assert.isUndefined(forward.pollUnsafe(), "not before its 2 s")
         yield* TestClock.adjust("1 millis")
@@ -1628,13 +1629,13 @@ describe("ConnPool", () => {
       Effect.gen(function*() {
         const { pool, probe, step } = yield* steppingPool({ connMaxIdleTime: "1 minute", idleCheckFrequency: "1 minute" })
         yield* pool.put(yield* pool.get)
-        step(60 * 60 * 1000)
+        step(oneHour)
         yield* TestClock.adjust("30 seconds")
         assert.strictEqual(yield* pool.reapStaleConns, 0, "30 s idle is not stale, whatever the wall clock says")
         const again = yield* pool.get
         assert.strictEqual(again.conn.id, 1)
         yield* pool.put(again)
-        step(-2 * 60 * 60 * 1000)
+        step(-2 * oneHour)
         yield* TestClock.adjust("59 seconds")
         assert.strictEqual(yield* pool.idleLen, 1, "the reaper at 1 min saw 59 s of idle time")
         yield* TestClock.adjust("1 second")
@@ -1649,11 +1650,11 @@ describe("ConnPool", () => {
       Effect.gen(function*() {
         const { pool, step } = yield* steppingPool({ connMaxLifetime: "10 minutes", idleCheckFrequency: Duration.infinity })
         yield* pool.put(yield* pool.get)
-        step(60 * 60 * 1000)
+        step(oneHour)
         const young = yield* pool.get
         assert.strictEqual(young.conn.id, 1, "an hour on the wall clock is not an hour of life")
         yield* pool.put(young)
-        step(-2 * 60 * 60 * 1000)
+        step(-2 * oneHour)
         yield* TestClock.adjust("10 minutes")
         const old = yield* pool.get
         assert.strictEqual(old.conn.id, 2, "ten minutes of life are ten minutes, the wall clock stepped back or not")
@@ -1665,13 +1666,13 @@ describe("ConnPool", () => {
         const held = yield* pool.get
         const waiter = yield* Effect.forkChild(pool.get)
         yield* settle
-        step(-60 * 60 * 1000)
+        step(-oneHour)
         yield* TestClock.adjust("1 second")
         yield* pool.put(held)
         const got = yield* Fiber.join(waiter)
         assert.strictEqual(Duration.toMillis((yield* pool.stats).waitDuration), 1000)
-        assert.strictEqual(got.createdAt, -60 * 60 * 1000, "dialled 1 s ago on a wall clock now at -1 h + 1 s")
-        assert.strictEqual(got.usedAt, 1000 - 60 * 60 * 1000)
+        assert.strictEqual(got.createdAt, -oneHour, "dialled 1 s ago on a wall clock now at -1 h + 1 s")
+        assert.strictEqual(got.usedAt, 1000 - oneHour)
       }))
   })
 

@@ -4,7 +4,7 @@
  */
 import { assert } from "@effect/vitest"
 import type { Duration, Scope } from "effect"
-import { Clock, Deferred, Effect, Fiber, Ref } from "effect"
+import { Deferred, Effect, Fiber, Ref } from "effect"
 import type * as ConnPool from "../../src/pool/index.ts"
 
 /** A fake connection. Completing `peerClosed` plays the server closing it. */
@@ -106,38 +106,3 @@ export const assertTurnsIntact = <A>(pool: ConnPool.ConnPool<A>, turns: number) 
 /** The failure reason tag of a pool effect's error. */
 export const reasonOf = <A>(effect: Effect.Effect<A, ConnPool.PoolError>) =>
   Effect.map(Effect.flip(effect), (error) => error.reason._tag)
-
-
-/**
- * A `Clock` whose wall time can be stepped, as NTP or a VM resume steps a
- * host's clock, while its monotonic time and its sleeps stay those of the
- * TestClock underneath. Stepping `TestClock.setTime` itself would not do:
- * TestClock keys its own sleeps to its wall time, where real timers
- * (`setTimeout`) are monotonic.
- */
-export interface SteppingClock {
-  readonly clock: Clock.Clock
-  /** Moves the wall clock by `millis` (negative: back); nothing else moves. */
-  readonly step: (millis: number) => void
-}
-
-export const makeSteppingClock: Effect.Effect<SteppingClock> = Effect.map(Clock.clockWith(Effect.succeed), (base) => {
-  let offset = 0
-  const wallMillis = () => base.currentTimeMillisUnsafe() + offset
-  const wallNanos = () => base.currentTimeNanosUnsafe() + BigInt(offset) * BigInt(1_000_000)
-  const clock: Clock.Clock = {
-    currentTimeMillisUnsafe: wallMillis,
-    currentTimeMillis: Effect.sync(wallMillis),
-    currentTimeNanosUnsafe: wallNanos,
-    currentTimeNanos: Effect.sync(wallNanos),
-    monotonicTimeNanosUnsafe: () => base.monotonicTimeNanosUnsafe(),
-    monotonicTimeNanos: base.monotonicTimeNanos,
-    sleep: (duration) => base.sleep(duration)
-  }
-  return {
-    clock,
-    step: (millis) => {
-      offset += millis
-    }
-  }
-})
