@@ -4,7 +4,8 @@
  *
  * Consul (`agent/pool/conn.go`): TLS byte 3 (`RPCTLS`), yamux byte 4 (`RPCMultiplexV2`).
  * Nomad (`helper/pool/conn.go`): TLS byte 4 (`RpcTLS`), yamux byte 6 (`RpcMultiplexV2`),
- * and every RPC stream starts with byte 1 (`RpcNomad`).
+ * and every RPC stream starts with byte 1 (`RpcNomad`), every streaming-RPC stream with
+ * byte 5 (`RpcStreaming`). Consul has no streaming RPC.
  *
  * @since 0.1.0
  */
@@ -17,11 +18,17 @@ export interface Protocol {
   readonly muxByte: number
   /** Written once at the start of every RPC stream, if the server demultiplexes streams. */
   readonly streamByte: number | undefined
+  /**
+   * Written once at the start of every streaming-RPC stream (Nomad's 5), and accepted by a
+   * server as a connection's first byte for one streaming RPC on the bare connection.
+   * `undefined`: the protocol has no streaming RPC.
+   */
+  readonly streamingByte?: number | undefined
 }
 
 export const consul: Protocol = { name: "consul", tlsByte: 0x03, muxByte: 0x04, streamByte: undefined }
 
-export const nomad: Protocol = { name: "nomad", tlsByte: 0x04, muxByte: 0x06, streamByte: 0x01 }
+export const nomad: Protocol = { name: "nomad", tlsByte: 0x04, muxByte: 0x06, streamByte: 0x01, streamingByte: 0x05 }
 
 /** A profile with custom bytes, for servers that number their RPC types differently. */
 export const custom = (options: {
@@ -29,8 +36,9 @@ export const custom = (options: {
   readonly tlsByte: number
   readonly muxByte: number
   readonly streamByte?: number | undefined
+  readonly streamingByte?: number | undefined
 }): Protocol => {
-  for (const byte of [options.tlsByte, options.muxByte, options.streamByte]) {
+  for (const byte of [options.tlsByte, options.muxByte, options.streamByte, options.streamingByte]) {
     if (byte !== undefined && (!Number.isInteger(byte) || byte < 0 || byte > 255)) {
       throw new RangeError(`protocol bytes must be 0..255, got ${byte}`)
     }
@@ -39,7 +47,8 @@ export const custom = (options: {
     name: options.name ?? "custom",
     tlsByte: options.tlsByte,
     muxByte: options.muxByte,
-    streamByte: options.streamByte
+    streamByte: options.streamByte,
+    streamingByte: options.streamingByte
   }
 }
 
