@@ -3,7 +3,8 @@
  * Go, as Effect resources.
  *
  * - `RpcPool`: Consul's `agent/pool`: one yamux session per server, msgpack-rpc
- *   stream clients reused from a free list, one dial per server, idle reaping.
+ *   stream clients reused from a free list, one dial per server, idle reaping;
+ *   and Nomad's streaming RPC as a scoped duplex or an Effect `Stream`.
  * - `RpcCluster`: a set of Consul or Nomad servers over `RpcPool`: failover,
  *   rebalancing, discovery and Consul's retry rules.
  * - `ConnPool`: go-redis's `internal/pool`: a bounded pool of whole connections
@@ -48,6 +49,7 @@ export * as YamuxConfig from "./yamux/Config.ts"
 export * as Codec from "./msgpackrpc/Codec.ts"
 export * as Encoder from "./msgpackrpc/Encoder.ts"
 export * as Decoder from "./msgpackrpc/Decoder.ts"
+export * as Streaming from "./msgpackrpc/Streaming.ts"
 export { StreamClient } from "./msgpackrpc/StreamClient.ts"
 export { CodecError } from "./msgpackrpc/CodecError.ts"
 export { RemoteError } from "./msgpackrpc/RemoteError.ts"

@@ -23,7 +23,7 @@ import { Exit } from "effect"
 import { tooManyPending } from "./Classify.ts"
 import type { RpcError } from "./RpcError.ts"
 import type { MuxError } from "../mux/MuxError.ts"
-import type { MuxSession } from "../mux/MuxSession.ts"
+import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
 import { StreamClient } from "../msgpackrpc/StreamClient.ts"
 import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
 
@@ -136,22 +136,47 @@ export class Conn {
       stale ??= []
       stale.push(client)
     }
-    const next = this.saturated ? this.waitForSlot() : this.openClient
+    const next = this.saturated ? this.waitForSlot(this.takeAgain) : this.openClient
     return stale === undefined ? next : Effect.andThen(closeAll(stale), next)
   }
 
-  private readonly openClient: Effect.Effect<StreamClient, MuxError> = Effect.uninterruptibleMask((restore) =>
+  private readonly takeAgain = (): Effect.Effect<StreamClient, MuxError | RpcError> => this.take()
+
+  /** A new stream in a slot counted before the open, which may wait for the SYN backlog, so concurrent openers cannot pass the cap together. */
+  private readonly openSlot: Effect.Effect<MuxStream, MuxError> = Effect.uninterruptibleMask((restore) =>
     Effect.suspend(() => {
-      // Counted before the open, which may wait for the SYN backlog, so concurrent openers cannot pass the cap together.
       this.inUse++
       return Effect.onExit(
         restore(this.session.open),
         (exit) => Exit.isFailure(exit) ? Effect.sync(() => this.releaseSlot()) : Effect.void
-      ).pipe(Effect.map((stream) => new StreamClient(stream, this.streamByte, this.decoder)))
+      )
     })
   )
 
-  private waitForSlot(): Effect.Effect<StreamClient, MuxError | RpcError> {
+  private readonly openClient: Effect.Effect<StreamClient, MuxError> = Effect.map(
+    this.openSlot,
+    (stream) => new StreamClient(stream, this.streamByte, this.decoder)
+  )
+
+  /**
+   * A fresh stream for a streaming RPC (Nomad `StreamingRPC`), in a slot of its own like a
+   * checked-out client: it never goes on the free list, and the caller gives the slot back
+   * with `releaseStream`. At the cap an idle client is closed to make room, as a new stream
+   * cannot reuse one; with none idle the caller waits like a call would.
+   */
+  readonly openStream: Effect.Effect<MuxStream, MuxError | RpcError> = Effect.suspend(() => {
+    if (this.inUse + this.free.length >= this.maxStreamsInUse && this.free.length > 0) {
+      return Effect.andThen(this.free.shift()!.close, this.openSlot)
+    }
+    return this.saturated ? this.waitForSlot(() => this.openStream) : this.openSlot
+  })
+
+  /** A streaming RPC's stream is done (the caller closes or resets it): its slot goes to a waiter. */
+  releaseStream(): void {
+    this.releaseSlot()
+  }
+
+  private waitForSlot<A>(next: () => Effect.Effect<A, MuxError | RpcError>): Effect.Effect<A, MuxError | RpcError> {
     const gauge = this.gauge
     if (gauge.pending >= this.maxPending) return Effect.fail(tooManyPending(this.address, gauge.pending, this.maxPending))
     return Effect.uninterruptibleMask((restore) =>
@@ -181,7 +206,7 @@ export class Conn {
           Effect.sync(() => {
             gauge.pending--
             if (Exit.isFailure(exit) && woken) this.slotWaiters.shift()?.()
-          })).pipe(Effect.andThen(restore(Effect.suspend(() => this.take()))))
+          })).pipe(Effect.andThen(restore(Effect.suspend(next))))
       })
     )
   }

@@ -17,6 +17,8 @@ import { TransportError } from "../wire/TransportError.ts"
  * - `MessageTooLarge`: the reply is larger than `maxMessageSize`; only its stream is reset, the session stays.
  * - `TooManyPending`: `maxPendingCalls` callers already wait for a dial or a stream to this server; nothing was sent.
  * - `RemoteError`: the server's handler returned an error (`Response.Error`); the message is the server's.
+ *   For a streaming RPC: the server refused the method in its ack, or ended the stream with an error frame
+ *   (its `code`, when it sent one, is in `code`).
  * - `CallTimeout`: no reply within the call timeout.
  * - `ArgsMismatch`: the arguments did not match the Schema of a typed method; nothing was sent.
  * - `ReplyMismatch`: the reply did not match the Schema the caller gave.
@@ -51,6 +53,8 @@ export class RpcError extends Data.TaggedError("RpcError")<{
    */
   readonly sent: boolean
   readonly detail?: string | undefined
+  /** The error code of a streaming RPC's error frame (`RpcError.Code`), when the server sent one. */
+  readonly code?: number | undefined
   readonly cause?: unknown
 }> {
   override get message(): string {

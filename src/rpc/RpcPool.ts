@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Scope } from "effect"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import { InvalidOption } from "../pool/PoolError.ts"
 import * as Protocols from "../wire/Protocol.ts"
@@ -38,6 +38,8 @@ import type { RpcStats } from "./RpcStats.ts"
 import * as Reaper from "./Reaper.ts"
 import { shutdown } from "./Shutdown.ts"
 import { State } from "./State.ts"
+import * as StreamingRpc from "./StreamingRpc.ts"
+import type { Target } from "./Target.ts"
 
 export {
   defaultCallTimeout,
@@ -78,7 +80,47 @@ export declare namespace RpcPool {
     /** `Status.Ping`, timed on the monotonic clock. */
     readonly ping: (address: string, options?: CallOptions) => Effect.Effect<Duration.Duration, RpcError>
     readonly stats: Effect.Effect<RpcStats>
+    /**
+     * Opens a streaming RPC of `method` (Nomad's `StreamingRPC`) on a fresh stream of the
+     * server's session, for as long as the Scope lasts: `send` values, `receive` the server's.
+     * Needs a protocol with a streaming byte (`Protocol.nomad`). docs/streaming.md.
+     */
+    readonly streamingRpc: (
+      address: string,
+      method: string,
+      options?: StreamingOptions
+    ) => Effect.Effect<Duplex, RpcError, Scope.Scope>
+    /**
+     * A Nomad streaming RPC as a Stream of its frames: sends `request`, then emits each
+     * `StreamErrWrapper` payload; an error frame fails it with `RemoteError` (and `code`), EOF
+     * ends it. Interrupting or ending the Stream closes our side of the stream at once.
+     */
+    readonly stream: (
+      address: string,
+      method: string,
+      request: unknown,
+      options?: StreamOptions
+    ) => Stream.Stream<Frame, RpcError>
   }
+
+  export interface StreamingOptions {
+    /**
+     * Bounds the open: a dial if one is needed, the stream, the header and the server's ack.
+     * Default: the pool's `callTimeout`. What follows the ack has no deadline. A value that is
+     * not a duration >= 0 fails with `RpcError` `InvalidOption`.
+     */
+    readonly timeout?: Duration.Input | undefined
+  }
+
+  export interface StreamOptions extends StreamingOptions {
+    /** Emit heartbeat frames (`{_tag: "Heartbeat"}`) too. Default false: they are dropped. */
+    readonly heartbeats?: boolean | undefined
+  }
+
+  /** An open streaming RPC (`streamingRpc`). */
+  export type Duplex = StreamingRpc.Duplex
+  /** A frame of `stream`: `{_tag: "Payload", payload}` or `{_tag: "Heartbeat"}`. */
+  export type Frame = StreamingRpc.Frame
 }
 
 export class RpcPool extends Context.Service<RpcPool, RpcPool.Service>()("effect-connpool/RpcPool") {}
@@ -91,7 +133,7 @@ const timeoutMillis = (input: Duration.Input): number | undefined => {
 }
 
 const invalidOption = (address: string, method: string, detail: string) =>
-  Effect.fail(new RpcError({ reason: "InvalidOption", address, method, sent: false, detail }))
+  new RpcError({ reason: "InvalidOption", address, method, sent: false, detail })
 
 /**
  * Builds the pool in the current Scope; closing the Scope shuts it down:
@@ -123,24 +165,49 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     yield* Scope.addFinalizer(scope, shutdown(state))
     yield* Reaper.start(state, scope)
 
+    /** The call's server and timeout, or why they cannot be used. */
+    const resolve = (
+      address: string,
+      method: string,
+      timeoutInput: Duration.Input | undefined
+    ): { readonly target: Target; readonly timeout: number } | RpcError => {
+      const target = state.targets.get(address)
+      if (target === undefined) {
+        return new RpcError({ reason: "DialFailed", address, method, sent: false, detail: "not a host:port address" })
+      }
+      const timeout = timeoutInput === undefined ? config.callTimeoutMillis : timeoutMillis(timeoutInput)
+      if (timeout === undefined) {
+        return invalidOption(target.key, method, `timeout: expected a duration >= 0, got ${String(timeoutInput)}`)
+      }
+      return { target, timeout }
+    }
+
     const rpc = (
       address: string,
       method: string,
       args: unknown,
       callOptions?: RpcPool.CallOptions
     ): Effect.Effect<Value, RpcError> => {
-      const target = state.targets.get(address)
-      if (target === undefined) {
-        return Effect.fail(
-          new RpcError({ reason: "DialFailed", address, method, sent: false, detail: "not a host:port address" })
-        )
-      }
-      const timeout = callOptions?.timeout === undefined ? config.callTimeoutMillis : timeoutMillis(callOptions.timeout)
-      if (timeout === undefined) {
-        return invalidOption(target.key, method, `timeout: expected a duration >= 0, got ${String(callOptions?.timeout)}`)
-      }
-      return Call.run(state, target, method, args, timeout)
+      const resolved = resolve(address, method, callOptions?.timeout)
+      if (resolved instanceof RpcError) return Effect.fail(resolved)
+      return Call.run(state, resolved.target, method, args, resolved.timeout)
     }
+
+    const openStreaming = (address: string, method: string, timeout: Duration.Input | undefined) => {
+      const resolved = resolve(address, method, timeout)
+      return resolved instanceof RpcError
+        ? Effect.fail(resolved)
+        : StreamingRpc.open(state, resolved.target, method, resolved.timeout)
+    }
+
+    const streamingRpc = (address: string, method: string, streamingOptions?: RpcPool.StreamingOptions) =>
+      Effect.map(openStreaming(address, method, streamingOptions?.timeout), StreamingRpc.duplex)
+
+    const stream = (address: string, method: string, request: unknown, streamOptions?: RpcPool.StreamOptions) =>
+      Stream.unwrap(
+        Effect.flatMap(openStreaming(address, method, streamOptions?.timeout), (call) =>
+          Effect.as(call.send(request), Stream.fromPull(Effect.succeed(call.pullFrame(streamOptions?.heartbeats ?? false)))))
+      )
 
     const ping = (address: string, callOptions?: RpcPool.CallOptions) =>
       Effect.gen(function*() {
@@ -151,7 +218,7 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
 
     const stats = Effect.sync(() => state.snapshot())
 
-    return { rpc, ping, stats } satisfies RpcPool.Service
+    return { rpc, ping, stats, streamingRpc, stream } satisfies RpcPool.Service
   })
 
 /**
@@ -221,6 +288,23 @@ export const rpc = (
 /** `Status.Ping` on the pool in context, timed. */
 export const ping = (address: string, options?: RpcPool.CallOptions): Effect.Effect<Duration.Duration, RpcError, RpcPool> =>
   RpcPool.use((pool) => pool.ping(address, options))
+
+/** `streamingRpc` on the pool in context: an open streaming RPC for as long as the Scope lasts. */
+export const streamingRpc = (
+  address: string,
+  method: string,
+  options?: RpcPool.StreamingOptions
+): Effect.Effect<RpcPool.Duplex, RpcError, RpcPool | Scope.Scope> =>
+  RpcPool.use((pool) => pool.streamingRpc(address, method, options))
+
+/** `stream` on the pool in context: a Nomad streaming RPC's frames. */
+export const stream = (
+  address: string,
+  method: string,
+  request: unknown,
+  options?: RpcPool.StreamOptions
+): Stream.Stream<RpcPool.Frame, RpcError, RpcPool> =>
+  Stream.unwrap(RpcPool.use((pool) => Effect.succeed(pool.stream(address, method, request, options))))
 
 /** A snapshot of the pool's stats. */
 export const stats: Effect.Effect<RpcStats, never, RpcPool> = RpcPool.use((pool) => pool.stats)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer } from "effect"
+import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { echoMatches, formatJson, formatTable, percentile, runBench } from "../../src/cli/bench.ts"
 import type { BenchResult } from "../../src/cli/bench.ts"
@@ -21,7 +21,9 @@ const slowEcho = (millis: number) => {
       return Effect.as(Effect.sleep(Duration.millis(millis)), { ...(args as object), Served: seen.calls })
     },
     ping: () => Effect.succeed(Duration.zero),
-    stats: Effect.die("unused")
+    stats: Effect.die("unused"),
+    streamingRpc: () => Effect.die("unused"),
+    stream: () => Stream.die("unused")
   })
   return { seen, layer }
 }
@@ -99,7 +101,9 @@ describe("connpool bench", () => {
           return Effect.succeed({ Payload, Seq: Seq % 7 === 0 ? Seq + 1 : Seq, Note: "", Served: Seq })
         },
         ping: () => Effect.succeed(Duration.zero),
-        stats: Effect.die("unused")
+        stats: Effect.die("unused"),
+        streamingRpc: () => Effect.die("unused"),
+        stream: () => Stream.die("unused")
       })
       const r = yield* runBench({
         address: "127.0.0.1:1",
