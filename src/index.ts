@@ -30,6 +30,7 @@ export type { ClusterStats, ServerStats as ClusterServerStats } from "./cluster/
 export * as ConnPool from "./pool/index.ts"
 
 export * as RpcServer from "./server/RpcServer.ts"
+export * as StreamingHandler from "./server/StreamingHandler.ts"
 export * as TestService from "./server/TestService.ts"
 
 export * as Protocol from "./wire/Protocol.ts"

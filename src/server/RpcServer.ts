@@ -71,6 +71,8 @@ export interface ServerStats {
   readonly streams: number
   /** Calls answered. */
   readonly served: number
+  /** Streaming RPCs acked (their handler ran). */
+  readonly streamingRpcs: number
   /** Sessions alive now. */
   readonly live: number
 }
@@ -121,13 +123,16 @@ export const serve = (
       serving: 0,
       refusedStreams: 0,
       overBudget: 0,
-      internalErrors: 0
+      internalErrors: 0,
+      streamingRpcs: 0
     }
     const budget = new Budget(limits.maxBufferedBytes)
     let server: Server | undefined
     const shared: Shared = {
       handlers: options.handlers,
+      streaming: options.streaming ?? {},
       streamByte: (options.protocol ?? consul).streamByte,
+      streamingByte: (options.protocol ?? consul).streamingByte,
       decoder: config.decoder,
       encoder: new Encoder(),
       counters,
@@ -176,7 +181,13 @@ export const serve = (
     server = {
       ...listening,
       limits,
-      stats: () => ({ conns: counters.conns, streams: counters.streams, served: counters.served, live: counters.live }),
+      stats: () => ({
+        conns: counters.conns,
+        streams: counters.streams,
+        served: counters.served,
+        streamingRpcs: counters.streamingRpcs,
+        live: counters.live
+      }),
       limitStats: () => {
         const connections = listening.connections()
         return {

@@ -22,6 +22,8 @@ import type { ListenOptions } from "../wire/Listener.ts"
 import type * as YamuxConfig from "../yamux/Config.ts"
 import { defaultMaxStreams as yamuxMaxStreams } from "../yamux/Config.ts"
 import type { Handler } from "./RpcServer.ts"
+import { isStreamingHandler } from "./StreamingHandler.ts"
+import type { StreamingHandler } from "./StreamingHandler.ts"
 import { ServerConfigError } from "./ServerConfigError.ts"
 
 export { defaultMaxConns, defaultMaxConnsPerClient }
@@ -60,6 +62,12 @@ export const defaultMaxBufferedBytes = 4 * DefaultMaxMessageBytes
 export interface ServeOptions extends ListenOptions {
   /** Handlers by `Service.Method`. */
   readonly handlers: Readonly<Record<string, Handler>>
+  /**
+   * Streaming-RPC handlers by method (`StreamingHandler.duplex` or `.frames`), served on
+   * streams that open with the protocol's streaming byte (Nomad's 5). Each counts against
+   * the stream limits for as long as it runs. Default none.
+   */
+  readonly streaming?: Readonly<Record<string, StreamingHandler>> | undefined
   /** yamux tunables for every session; `maxStreams` is capped at `maxStreamsPerSession`. */
   readonly session?: YamuxConfig.Options | undefined
   /** Limits on each request (nesting, buffering); `maxMessageSize` wins over `decoder.maxMessageBytes`. */
@@ -186,6 +194,19 @@ const checkHandlers = (handlers: unknown): ServerConfigError | undefined => {
   return undefined
 }
 
+const checkStreaming = (streaming: unknown): ServerConfigError | undefined => {
+  if (streaming === undefined) return undefined
+  if (typeof streaming !== "object" || streaming === null) {
+    return invalid("streaming", `expected an object of streaming handlers, got ${show(streaming)}`)
+  }
+  for (const [method, handler] of Object.entries(streaming)) {
+    if (!isStreamingHandler(handler)) {
+      return invalid(`streaming.${method}`, "expected a handler made by StreamingHandler.duplex or .frames")
+    }
+  }
+  return undefined
+}
+
 const checkListen = (options: ServeOptions): ServerConfigError | undefined => {
   const port = options.port
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
@@ -203,8 +224,8 @@ const checkListen = (options: ServeOptions): ServerConfigError | undefined => {
  * @category constructors
  */
 export const make = (options: ServeOptions): Config | ServerConfigError => {
-  const early = checkHandlers(options.handlers) ?? checkListen(options) ?? checkSession(options.session) ??
-    checkDecoder(options.decoder)
+  const early = checkHandlers(options.handlers) ?? checkStreaming(options.streaming) ?? checkListen(options) ??
+    checkSession(options.session) ?? checkDecoder(options.decoder)
   if (early !== undefined) return early
   const maxConns = count("maxConns", options.maxConns, defaultMaxConns, true)
   if (maxConns instanceof ServerConfigError) return maxConns

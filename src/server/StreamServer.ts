@@ -21,6 +21,9 @@ import { CodecError } from "../msgpackrpc/CodecError.ts"
 import { type DecoderOptions, type Value, Yield } from "../msgpackrpc/Decoder.ts"
 import { Encoder } from "../msgpackrpc/Encoder.ts"
 import type { Budget } from "./Budget.ts"
+import { failureMessage } from "./Failure.ts"
+import type { StreamingHandler } from "./StreamingHandler.ts"
+import { StreamingServer } from "./StreamingServer.ts"
 import type { Handler, Server } from "./RpcServer.ts"
 
 /** What the streams of one server count (read by `RpcServer`'s stats). */
@@ -34,13 +37,18 @@ export interface Counters {
   refusedStreams: number
   overBudget: number
   internalErrors: number
+  /** Streaming RPCs acked (their handler ran). */
+  streamingRpcs: number
 }
 
 /** What every stream of one server shares. */
 export interface Shared {
   readonly handlers: Readonly<Record<string, Handler>>
+  readonly streaming: Readonly<Record<string, StreamingHandler>>
   /** Nomad's per-stream byte, `undefined` for Consul. */
   readonly streamByte: number | undefined
+  /** Nomad's byte for a streaming-RPC stream, `undefined` when the protocol has none. */
+  readonly streamingByte: number | undefined
   readonly decoder: DecoderOptions
   readonly encoder: Encoder
   readonly counters: Counters
@@ -65,16 +73,6 @@ const notFound = (method: string, handlers: Readonly<Record<string, Handler>>): 
   const service = dot < 0 ? "" : method.slice(0, dot)
   const known = service !== "" && Object.keys(handlers).some((m) => m.startsWith(`${service}.`))
   return known ? `rpc: can't find method ${method}` : `rpc: can't find service ${method}`
-}
-
-/** A failure's `message`, as Go sends an `error`'s text; read defensively, as handlers are user code. */
-const failureMessage = (error: unknown): string => {
-  try {
-    const message = (error as { readonly message?: unknown } | null | undefined)?.message
-    return typeof message === "string" && message !== "" ? message : "error"
-  } catch {
-    return "error"
-  }
 }
 
 /**
@@ -135,9 +133,12 @@ export class StreamServer {
     return Effect.gen({ self: this }, function*() {
       const { shared, stream } = this
       if (shared.streamByte !== undefined) {
-        // Nomad: the first byte of every stream says what it carries; we serve only RPC.
+        // Nomad: the first byte of every stream says what it carries: RPC or a streaming RPC.
         const first = yield* stream.read
         if (first === undefined) return
+        if (first[0] === shared.streamingByte) {
+          return yield* new StreamingServer(shared, this.origin, stream).serve(first.subarray(1))
+        }
         if (first[0] !== shared.streamByte) return yield* Effect.fail(broken)
         if (first.length > 1 && !this.push(first.subarray(1))) return yield* Effect.fail(broken)
       }

@@ -7,6 +7,9 @@
  * - `Test.Sleep {Millis}` -> `{}` after that long (on the Clock)
  * - `Test.Fail {Message}` -> remote error `Message`
  * - `Test.Stats {}` -> `{Conns, Streams, Served, Live}`
+ * - with `protocol: Protocol.nomad`, the streaming methods of `TestStreaming.ts`
+ *   (`Test.Monitor`, `Test.Follow`, `Test.Exec`, `Test.Fill`, `Test.StreamError`) and
+ *   `Test.FollowClosed`
  *
  * @since 0.1.0
  */
@@ -16,6 +19,7 @@ import type { Value } from "../msgpackrpc/Decoder.ts"
 import type { TransportError } from "../wire/TransportError.ts"
 import * as RpcServer from "./RpcServer.ts"
 import type { ServerConfigError } from "./ServerConfigError.ts"
+import * as TestStreaming from "./TestStreaming.ts"
 
 const field = (args: Value, name: string): Value | undefined =>
   args !== null && typeof args === "object" && !(args instanceof Uint8Array) && !Array.isArray(args)
@@ -49,10 +53,12 @@ export const handlers: Readonly<Record<string, RpcServer.Handler>> = {
   }
 }
 
-export type ServeOptions = Omit<RpcServer.ServeOptions, "handlers">
+export type ServeOptions = Omit<RpcServer.ServeOptions, "handlers" | "streaming">
 
 /** Serves the test service until the Scope closes. */
 export const serve = (
   options: ServeOptions = {}
-): Effect.Effect<RpcServer.Server, TransportError | ServerConfigError, Scope.Scope> =>
-  RpcServer.serve({ ...options, handlers })
+): Effect.Effect<RpcServer.Server, TransportError | ServerConfigError, Scope.Scope> => {
+  const streaming = TestStreaming.make()
+  return RpcServer.serve({ ...options, handlers: { ...handlers, ...streaming.handlers }, streaming: streaming.streaming })
+}

@@ -136,7 +136,7 @@ describe.runIf(goAvailable(import.meta.url))("Go client -> our server", () => {
           assert.strictEqual(unknown.json?.error, "rpc: can't find method Test.Nope")
 
           const after = yield* settled(server)
-          assert.deepStrictEqual(after, { conns: 6, streams: 6, served: 6, live: 0 })
+          assert.deepStrictEqual(after, { conns: 6, streams: 6, served: 6, streamingRpcs: 0, live: 0 })
         }))
 
       it.live("survives the Go client's GoAway, FIN, RST and abandoned streams, and keeps serving", () =>

@@ -150,7 +150,7 @@ describe("RpcServer", () => {
       // Test.Stats does not count itself as served.
       const stats = yield* a.call("Test.Stats", {})
       assert.deepStrictEqual(stats, { Conns: 2, Streams: 3, Served: 4, Live: 2 })
-      assert.deepStrictEqual(server.stats(), { conns: 2, streams: 3, served: 5, live: 2 })
+      assert.deepStrictEqual(server.stats(), { conns: 2, streams: 3, served: 5, streamingRpcs: 0, live: 2 })
 
       yield* Scope.close(twoScope, Exit.void)
       yield* until("the server to see the second session close", () => server.stats().live === 1)
