@@ -766,6 +766,10 @@ func main() {
 		p.tlsConfig = conf
 	}
 
+	if *streamMethod != "" {
+		os.Exit(runStreaming(p, o)) // streaming.go
+	}
+
 	if o.args != "" {
 		out, err := runSingle(p, o)
 		if err != nil {

@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -354,6 +353,11 @@ func (s *server) handleConn(conn net.Conn) {
 		return
 	}
 
+	if s.protocol == "nomad" && first == nomadRPCStreaming { // nomad/rpc.go: one streaming RPC on the bare connection
+		conn.SetReadDeadline(time.Time{})
+		handleStreaming(conn) // streaming.go
+		return
+	}
 	if first != s.muxByte() {
 		log.Printf("[ERR] server: unsupported type byte 0x%02x from %v", first, conn.RemoteAddr())
 		conn.Close()
@@ -400,7 +404,7 @@ func (s *server) handleStream(session *yamux.Session, frames *frameConn, stream 
 		switch kind {
 		case nomadRPCNomad:
 		case nomadRPCStreaming:
-			s.rejectStreaming(stream)
+			handleStreaming(stream) // streaming.go
 			return
 		default:
 			// Nomad's handleMultiplexV2 abandons the whole session on an unknown stream byte.
@@ -429,22 +433,6 @@ func (s *server) handleStream(session *yamux.Session, frames *frameConn, stream 
 	if !fc.reset {
 		stream.Close()
 	}
-}
-
-type streamingRpcHeader struct{ Method string }
-type streamingRpcAck struct{ Error string }
-
-// rejectStreaming answers a Nomad streaming-RPC stream the way Nomad answers an unknown
-// streaming method: an ack carrying an error, then close.
-func (s *server) rejectStreaming(stream *yamux.Stream) {
-	defer stream.Close()
-	dec := codec.NewDecoder(bufio.NewReader(stream), msgpackHandle)
-	var hdr streamingRpcHeader
-	if err := dec.Decode(&hdr); err != nil {
-		return
-	}
-	enc := codec.NewEncoder(stream, msgpackHandle)
-	enc.Encode(streamingRpcAck{Error: "Unknown rpc method: \"" + hdr.Method + "\""})
 }
 
 // ---------------------------------------------------------------------------------------------
