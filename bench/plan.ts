@@ -4,15 +4,16 @@
  * and in a `--quick` run.
  */
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e"
-export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d", "e"]
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f"
+export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d", "e", "f"]
 
 export const scenarioTitles: Readonly<Record<ScenarioId, string>> = {
   a: "(a) RPC client: RpcPool against the Go client, both calling the Go server",
   b: "(b) RPC server: our RpcServer against the Go server, both called by the Go client",
   c: "(c) ConnPool acquire/release against effect's Pool.use, generic-pool and tarn",
   d: "(d) Memory of RpcPool",
-  e: "(e) RpcCluster: calls through a three-server cluster against calls straight to one server"
+  e: "(e) RpcCluster: calls through a three-server cluster against calls straight to one server",
+  f: "(f) Streaming RPC: RpcPool.stream against the Go client, both reading the Go server's endless Test.Fill"
 }
 
 /** One load of (a) and (b): callers in flight and `Test.Echo` payload bytes. */
@@ -90,6 +91,20 @@ export const clusterLoads: ReadonlyArray<Load> = [
 
 /** (e): the cluster's calls/s over the pool's, at least this (an overhead of at most 5 %), at every load. */
 export const clusterTarget = 0.95
+
+/**
+ * (f): the payloads of Nomad's frames. `binary` is not UTF-8 and decodes straight to bytes;
+ * `text` (ASCII, as plain-text logs are) decodes as a string first, since go-msgpack writes
+ * `[]byte` in the str family.
+ */
+export type StreamPayload = "binary" | "text"
+export const streamPayloads: ReadonlyArray<StreamPayload> = ["binary", "text"]
+
+/** (f): payload bytes per frame, the most Nomad's log streamer puts in one (64 KiB). */
+export const streamFrameSize = 64 * 1024
+
+/** (f): our MB/s over the Go client's, at least this, for every payload. */
+export const streamingTarget = 0.8
 
 /** (d): heap growth between the warm point and the end, in percent, below this. */
 export const heapGrowthTargetPct = 5

@@ -26,6 +26,7 @@ import {
   variantLabel
 } from "./plan.ts"
 import { median, round } from "./stats.ts"
+import { type StreamRow, streamSection, type StreamSummary, summarizeStream } from "./streamReport.ts"
 
 /** Profiles of the targets known to be at risk, copied into the report when one is missed. */
 const missesFile = new URL("./misses.md", import.meta.url)
@@ -66,6 +67,8 @@ export interface Results {
   readonly d?: Ran<{ readonly outcome: Outcome; readonly server: string }> | undefined
   /** (e): `ours` through RpcCluster, `go` straight to the same server through RpcPool. */
   readonly e?: Ran<ReadonlyArray<RpcRow>> | undefined
+  /** (f): `RpcPool.stream` and the Go client reading the same streaming RPC. */
+  readonly f?: Ran<ReadonlyArray<StreamRow>> | undefined
 }
 
 export interface Machine {
@@ -242,6 +245,7 @@ export interface Summary {
   readonly c?: Ran<ReadonlyArray<AcquireSummary>> | undefined
   readonly d?: Ran<MemorySummary> | undefined
   readonly e?: Ran<ReadonlyArray<RpcSummary>> | undefined
+  readonly f?: Ran<ReadonlyArray<StreamSummary>> | undefined
   readonly targets: ReadonlyArray<TargetLine>
 }
 
@@ -258,6 +262,7 @@ export const summarize = (results: Results): Summary => {
   const c = mapRan(results.c, summarizeAcquire)
   const d = mapRan(results.d, summarizeMemory)
   const e = mapRan(results.e, (rows) => summarizeRpc(rows, () => clusterTarget))
+  const f = mapRan(results.f, summarizeStream)
   const targets: Array<TargetLine> = []
   const skippedLine = (scenario: ScenarioId, what: string, ran: { readonly skipped?: string | undefined } | undefined) =>
     ran?.skipped !== undefined ? targets.push({ scenario, what, measured: ran.skipped, verdict: "skipped" }) : undefined
@@ -317,7 +322,20 @@ export const summarize = (results: Results): Summary => {
     "RpcCluster against RpcPool straight to one server",
     () => `RpcCluster >= ${clusterTarget}x RpcPool straight to its server`
   )
-  return { a, b, c, d, e, targets }
+  if (f !== undefined) {
+    if (f.skipped !== undefined) skippedLine("f", "RpcPool.stream against the Go client", f)
+    else {
+      for (const row of f.data) {
+        targets.push({
+          scenario: "f",
+          what: `RpcPool.stream >= ${row.target}x the Go client's MB/s, ${row.payload} payloads`,
+          measured: ratioText(row.ratio),
+          verdict: row.verdict
+        })
+      }
+    }
+  }
+  return { a, b, c, d, e, f, targets }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,6 +452,7 @@ const methodNotes = (results: Results): string => {
 - The Go server is the interop suite's peer (\`test/interop/go/server\`): \`net/rpc\` with the msgpack codec on yamux streams. It wraps its socket in a frame tracker used for fault injection, which costs an uncontended mutex and a 12-byte header scan per socket write.
 - (c) is \`bench/acquire.ts\`; (d) is \`bench/memory.ts\`, run once (not per round).
 - (e) runs \`bench/rpc-client.ts\` twice per load: with \`--cluster\` over three Go servers (calls marked idempotent, discovery off, the first server listed current) and with \`--addr\` straight to that same first server. Every call succeeds, so the ratio is the cost of the cluster's retry loop on the path every call takes.
+- (f) reads one endless \`Test.Fill\` streaming RPC per run from a Go server started with \`-protocol nomad\`, for ${perRun}: \`bench/stream-client.ts\` through \`RpcPool.stream\` (heartbeats dropped, each payload's bytes counted), and \`bench/go/client -stream\`, which reads the same frames with go-msgpack from a 64 KiB \`bufio.Reader\` on the stream (faster than Nomad's own decoder, which reads the stream unbuffered). Both use yamux's default 256 KiB window.
 - The machine may be shared: the load average at the start and end of the run is in the header. Compare ratios from the same run, not absolute numbers across runs.
 `
 }
@@ -459,7 +478,8 @@ export const markdown = (results: Results, summary: Summary): string => {
     summary.d === undefined ? undefined : memorySection(summary.d),
     summary.e === undefined
       ? undefined
-      : rpcSection("e", summary.e, { ours: "RpcCluster", go: "RpcPool" }, "cluster / straight")
+      : rpcSection("e", summary.e, { ours: "RpcCluster", go: "RpcPool" }, "cluster / straight"),
+    summary.f === undefined ? undefined : streamSection(summary.f.skipped !== undefined ? summary.f : summary.f.data, table, mark)
   ].filter((s): s is string => s !== undefined)
   return [
     "# Benchmarks",
@@ -497,8 +517,8 @@ export const json = (results: Results, summary: Summary): string =>
     only: results.only,
     commands: results.commands,
     targets: summary.targets,
-    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d, e: summary.e },
-    runs: { a: results.a, b: results.b, c: results.c, d: results.d, e: results.e }
+    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d, e: summary.e, f: summary.f },
+    runs: { a: results.a, b: results.b, c: results.c, d: results.d, e: results.e, f: results.f }
   }, null, 2)}\n`
 
 /** Writes `text` to `file` through a temporary file in `tmpDir`, so a reader never sees half of it. */

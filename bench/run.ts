@@ -5,9 +5,11 @@
  *   npm run bench                       # everything, 3 rounds (about 5-8 minutes on 2 cores)
  *   npm run bench -- --quick            # a smoke run of every piece, about a minute
  *   npm run bench -- --only a,c --rounds 5
+ *   npm run bench -- --quick --only f     # the streaming row alone
  *
- * (a) RpcPool against the Go client, (b) our server against the Go server and (e) RpcCluster
- * against RpcPool straight to one of its three Go servers need Go and
+ * (a) RpcPool against the Go client, (b) our server against the Go server, (e) RpcCluster
+ * against RpcPool straight to one of its three Go servers and (f) RpcPool.stream against the Go
+ * client reading the same streaming RPC need Go and
  * Debian's HashiCorp packages (see README); without them they are skipped with a note, and (d)
  * runs against our own server instead of the Go one. Each contender run is a child process;
  * the contenders of a load alternate within every round and the report gives medians.
@@ -31,10 +33,14 @@ import {
   type ScenarioId,
   scenarioIds,
   sizeLabel,
-  variantLabel
+  variantLabel,
+  type StreamPayload,
+  streamFrameSize,
+  streamPayloads
 } from "./plan.ts"
 import * as Progress from "./progress.ts"
 import { type AcquireRow, json, markdown, type Ran, type Results, type RpcRow, summarize, writeAtomically } from "./report.ts"
+import type { StreamRow } from "./streamReport.ts"
 import { buildGo, type GoBinaries } from "./toolchain.ts"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -42,11 +48,11 @@ const root = path.resolve(here, "..")
 const resultsDir = path.join(here, "results")
 const node = process.execPath
 
-const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e] [--rounds N]
+const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e,f] [--rounds N]
 
   --quick         short runs and one round: checks that everything works (numbers not to be quoted)
   --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory),
-                  e (RpcCluster against RpcPool)
+                  e (RpcCluster against RpcPool), f (streaming RPC)
   --rounds N      rounds of alternating contenders; figures are medians (default 3, quick 1)
 `
 
@@ -81,7 +87,7 @@ if (options.help) {
 const only: ReadonlyArray<ScenarioId> = options.only === undefined ? scenarioIds : (() => {
   const ids = options.only.split(",").map((s) => s.trim()).filter((s) => s !== "")
   const bad = ids.filter((s) => !(scenarioIds as ReadonlyArray<string>).includes(s))
-  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e; got ${options.only}`)
+  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e, f; got ${options.only}`)
   return scenarioIds.filter((id) => ids.includes(id))
 })()
 const rounds = options.rounds === undefined ? (options.quick ? 1 : 3) : Number(options.rounds)
@@ -114,6 +120,32 @@ const clusterClient = (servers: ReadonlyArray<string>, load: Load) => [
   ...tsClient(servers[0]!, load),
   "--cluster",
   servers.join(",")
+]
+
+/** (f): one run of either side, `--flag value` for ours and `-flag value` for Go's, as each spells them. */
+const streamFlags = (address: string, payload: StreamPayload, dash: "-" | "--"): Array<string> => [
+  `${dash}addr`,
+  address,
+  `${dash}payload`,
+  payload,
+  `${dash}frame-size`,
+  String(streamFrameSize),
+  `${dash}duration`,
+  mode.duration,
+  `${dash}warmup`,
+  mode.warmup
+]
+
+const tsStreamClient = (address: string, payload: StreamPayload) => [
+  path.join(here, "stream-client.ts"),
+  ...streamFlags(address, payload, "--")
+]
+
+const goStreamArgs = (address: string, payload: StreamPayload) => [
+  "-protocol",
+  "nomad",
+  "-stream",
+  ...streamFlags(address, payload, "-")
 ]
 
 const acquireArgs = (contender: string, variant: AcquireVariant) => [
@@ -183,6 +215,15 @@ const commandsFor = (go: GoBinaries | undefined): Array<string> => {
       `node ${show(tsClient("ADDR", sample))}`
     )
   }
+  if (go !== undefined && wants("f")) {
+    lines.push(
+      "",
+      `# (f), one run each; payloads: ${streamPayloads.join(", ")}`,
+      "bench/go/bin/server -addr 127.0.0.1:0 -protocol nomad   # Go server, Nomad numbering: prints ADDR",
+      `node ${show(tsStreamClient("ADDR", "binary"))}`,
+      `${rel(go.client)} ${goStreamArgs("ADDR", "binary").join(" ")}`
+    )
+  }
   if (wants("d")) {
     lines.push("", "# (d)")
     if (go === undefined) lines.push("node bench/rpc-server.ts                          # our server (no Go): prints ADDR")
@@ -227,12 +268,12 @@ const started = new Date()
 const loadStart = os.loadavg()
 let goBinaries: GoBinaries | undefined
 let goUnavailable: string | undefined
-if (wants("a") || wants("b") || wants("d") || wants("e")) {
+if (wants("a") || wants("b") || wants("d") || wants("e") || wants("f")) {
   process.stderr.write("building the Go client and server...\n")
   const built = await buildGo()
   if ("unavailable" in built) {
     goUnavailable = built.unavailable
-    process.stderr.write(`(a), (b) and (e) skipped: ${goUnavailable}\n`)
+    process.stderr.write(`(a), (b), (e) and (f) skipped: ${goUnavailable}\n`)
   } else {
     goBinaries = built
   }
@@ -254,6 +295,8 @@ if (wants("c")) plan(rounds * acquireVariants.length * acquireContenders.length,
 if (wants("d")) plan(1, estimate.memory)
 const clusterRuns = rounds * clusterLoads.length * 2
 if (wants("e") && goBinaries !== undefined) plan(clusterRuns, estimate.rpc)
+const streamRuns = rounds * streamPayloads.length * 2
+if (wants("f") && goBinaries !== undefined) plan(streamRuns, estimate.rpc)
 
 const progress = Progress.make(steps.length, (i) => steps[i]?.estimateMs ?? 0)
 
@@ -295,6 +338,7 @@ const results: {
   c?: Ran<ReadonlyArray<AcquireRow>>
   d?: Ran<{ readonly outcome: Outcome; readonly server: string }>
   e?: Ran<ReadonlyArray<RpcRow>>
+  f?: Ran<ReadonlyArray<StreamRow>>
 } = {}
 const goMissing = goUnavailable ?? (typeof goServer === "string" ? `the Go server did not start: ${goServer}` : undefined)
 
@@ -407,6 +451,35 @@ if (wants("e")) {
         clusterLoads
       )
     }
+  }
+}
+
+if (wants("f")) {
+  // Streaming RPC is Nomad's: a server of its own with Nomad's type bytes.
+  const nomad = goBinaries === undefined ? undefined : await tryStart(goBinaries.server, ["-addr", "127.0.0.1:0", "-protocol", "nomad"])
+  if (goBinaries === undefined || nomad === undefined) {
+    results.f = { skipped: goMissing ?? "Go unavailable" }
+  } else if (typeof nomad === "string") {
+    results.f = { skipped: `the Go server did not start: ${nomad}` }
+    progress.skip(streamRuns)
+  } else {
+    servers.push(nomad)
+    const client = goBinaries.client
+    const rows: Array<StreamRow> = streamPayloads.map((payload) => ({ payload, ours: [], go: [] }))
+    for (let round = 1; round <= rounds; round++) {
+      for (const row of rows) {
+        for (const which of ordered(round, "ours", "go") as ReadonlyArray<"ours" | "go">) {
+          const who = which === "ours" ? "RpcPool.stream" : "Go client"
+          const run = which === "ours"
+            ? () => runJson(node, tsStreamClient(nomad.address, row.payload), RpcTimeoutMs)
+            : () => runJson(client, goStreamArgs(nomad.address, row.payload), RpcTimeoutMs)
+          row[which].push(
+            await step(`(f) ${row.payload} payloads, ${who}, round ${round}/${rounds}`, run, (o) => headline(o, "mbPerSec", "MB/s"))
+          )
+        }
+      }
+    }
+    results.f = { data: rows }
   }
 }
 

@@ -325,6 +325,11 @@ func main() {
 		fatal(err)
 	}
 
+	if *streamMode {
+		runStream(c, o) // streaming.go
+		return
+	}
+
 	// One random payload per caller, as the TypeScript contender does.
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	payloads := make([][]byte, o.concurrency)

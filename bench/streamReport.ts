@@ -1,0 +1,81 @@
+/**
+ * The streaming row of `npm run bench`, (f): medians of MB/s per payload kind, our ratio over the
+ * Go client's, and its section of BENCHMARKS.md. report.ts wires it in beside the other scenarios.
+ */
+import type { Outcome } from "./child.ts"
+import { scenarioTitles, type StreamPayload, streamFrameSize, streamingTarget, sizeLabel } from "./plan.ts"
+import { median, round } from "./stats.ts"
+
+/** What run.ts collects for one payload kind: each contender's runs in round order. */
+export interface StreamRow {
+  readonly payload: StreamPayload
+  readonly ours: Array<Outcome>
+  readonly go: Array<Outcome>
+}
+
+export type StreamVerdict = "PASS" | "MISS" | "n/a"
+
+export interface StreamSide {
+  readonly mbPerSec: number | undefined
+  readonly runs: number
+  readonly errors: ReadonlyArray<string>
+}
+
+export interface StreamSummary {
+  readonly payload: StreamPayload
+  readonly ours: StreamSide
+  readonly go: StreamSide
+  /** Ratio of the medians: our MB/s over the Go client's. */
+  readonly ratio: number | undefined
+  readonly target: number
+  readonly verdict: StreamVerdict
+}
+
+const sideOf = (outcomes: ReadonlyArray<Outcome>): StreamSide => ({
+  mbPerSec: median(
+    outcomes.flatMap((o) => (o.ok && typeof o.value["mbPerSec"] === "number" ? [o.value["mbPerSec"]] : []))
+  ),
+  runs: outcomes.filter((o) => o.ok).length,
+  errors: outcomes.flatMap((o, i) => (o.ok ? [] : [`round ${i + 1}: ${o.error}`]))
+})
+
+export const summarizeStream = (rows: ReadonlyArray<StreamRow>): Array<StreamSummary> =>
+  rows.map((row) => {
+    const ours = sideOf(row.ours)
+    const go = sideOf(row.go)
+    const ratio = ours.mbPerSec === undefined || go.mbPerSec === undefined || go.mbPerSec === 0
+      ? undefined
+      : round(ours.mbPerSec / go.mbPerSec, 3)
+    const verdict: StreamVerdict = ratio === undefined ? "n/a" : ratio >= streamingTarget ? "PASS" : "MISS"
+    return { payload: row.payload, ours, go, ratio, target: streamingTarget, verdict }
+  })
+
+const mb = (n: number | undefined): string => (n === undefined ? "n/a" : n.toFixed(1))
+
+/** The section of BENCHMARKS.md; `table` and `mark` are report.ts's, so every section looks alike. */
+export const streamSection = (
+  summaries: ReadonlyArray<StreamSummary> | { readonly skipped: string },
+  table: (head: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) => string,
+  mark: (v: StreamVerdict) => string
+): string => {
+  if ("skipped" in summaries) return `## ${scenarioTitles.f}\n\nSkipped: ${summaries.skipped}.\n`
+  const rows = summaries.map((s) => [
+    s.payload,
+    mb(s.ours.mbPerSec),
+    mb(s.go.mbPerSec),
+    s.ratio === undefined ? "n/a" : `${s.ratio.toFixed(2)}x`,
+    `>= ${s.target}x ${mark(s.verdict)}`
+  ])
+  const errors = summaries.flatMap((s) => [
+    ...s.ours.errors.map((e) => `RpcPool.stream, ${s.payload}, ${e}`),
+    ...s.go.errors.map((e) => `Go client, ${s.payload}, ${e}`)
+  ])
+  return [
+    `## ${scenarioTitles.f}`,
+    "",
+    `One streaming RPC per run on a Nomad-protocol session, payloads of ${sizeLabel(streamFrameSize)} per \`StreamErrWrapper\` frame; MB/s is 10^6 payload bytes a second.`,
+    "",
+    table(["payload", "RpcPool.stream MB/s", "Go client MB/s", "ratio", "target"], rows),
+    errors.length === 0 ? "" : `\nFailed runs:\n\n${errors.map((l) => `- ${l}`).join("\n")}\n`
+  ].join("\n")
+}
