@@ -50,7 +50,7 @@ const program = Effect.gen(function*() {
   )
   const seconds = (performance.now() - start) / 1000
   return { bytes, frames, seconds: round(seconds, 3), mbPerSec: round(bytes / 1e6 / seconds, 1) }
-}).pipe(Effect.provide(RpcPool.PoolLayer({ protocol: Protocol.nomad, ...(process.env.WIN ? { session: { maxStreamWindowSize: Number(process.env.WIN) } } : {}) })))
+}).pipe(Effect.provide(RpcPool.PoolLayer({ protocol: Protocol.nomad })))
 
 const exit = await Effect.runPromiseExit(program)
 if (Exit.isSuccess(exit)) {
