@@ -166,7 +166,7 @@ export class Conn {
    */
   readonly openStream: Effect.Effect<MuxStream, MuxError | RpcError> = Effect.suspend(() => {
     if (this.inUse + this.free.length >= this.maxStreamsInUse && this.free.length > 0) {
-      return Effect.andThen(this.free.shift()!.close, this.openSlot)
+      return Effect.andThen(retire(this.free.shift()!), this.openSlot)
     }
     return this.saturated ? this.waitForSlot(() => this.openStream) : this.openSlot
   })

@@ -58,7 +58,7 @@ const payloadOf = (value: Value): Uint8Array => {
   return frame.payload
 }
 
-describe.runIf(goAvailable())("streaming RPC: our client -> Go server", () => {
+describe.runIf(goAvailable(import.meta.url))("streaming RPC: our client -> Go server", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   it.live("a finite stream arrives complete and in order, heartbeats dropped unless asked for", () =>
@@ -234,7 +234,7 @@ describe.runIf(goAvailable())("streaming RPC: our client -> Go server", () => {
     }))
 })
 
-describe.runIf(goAvailable())("streaming RPC: Go client -> our server", () => {
+describe.runIf(goAvailable(import.meta.url))("streaming RPC: Go client -> our server", () => {
   beforeAll(() => buildGoPeer().then(() => undefined), 180_000)
 
   const serve = TestService.serve({ protocol }).pipe(Effect.orDie)
