@@ -1,6 +1,6 @@
 /**
  * `connpool`: serve, call, ping and bench Consul-style yamux/msgpack-rpc
- * servers, or run the self-contained demo. Loaded by `main.ts` once the
+ * servers, follow Nomad streaming RPCs, or run the self-contained demo. Loaded by `main.ts` once the
  * CLI's peer dependencies are known to be there.
  *
  * @since 0.1.0
@@ -18,13 +18,16 @@ import { demo } from "./demo.ts"
 import { report, teardown, watchSignals } from "./exit.ts"
 import { ping } from "./ping.ts"
 import { serve } from "./serve.ts"
+import { stream } from "./stream.ts"
 
 // Same relative path from src/cli/ and dist/cli/.
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
 
 export const connpool = Command.make("connpool").pipe(
-  Command.withDescription("Serve, call, ping and benchmark Consul-style yamux/msgpack-rpc servers"),
-  Command.withSubcommands([serve, call, ping, bench, demo])
+  Command.withDescription(
+    "Serve, call, ping and benchmark Consul-style yamux/msgpack-rpc servers, and follow Nomad streaming RPCs"
+  ),
+  Command.withSubcommands([serve, call, ping, bench, stream, demo])
 )
 
 /**

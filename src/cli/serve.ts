@@ -55,7 +55,9 @@ export const serve = Command.make(
   Command.withDescription(
     [
       "Serves Status.Ping, Status.Leader, Test.Echo, Test.Sleep, Test.Fail and Test.Stats over",
-      "yamux + msgpack-rpc. Prints host:port as the first line of stdout, then runs until",
+      "yamux + msgpack-rpc, and with --protocol nomad the streaming methods Test.Monitor,",
+      "Test.Follow, Test.Exec, Test.Fill and Test.StreamError (see `connpool stream`).",
+      "Prints host:port as the first line of stdout, then runs until",
       "SIGINT or SIGTERM, closes every connection and exits 0.",
       "With --tls-cert and --tls-key it serves TLS only (behind the protocol's TLS byte)."
     ].join("\n  ")

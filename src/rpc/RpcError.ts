@@ -60,7 +60,7 @@ export class RpcError extends Data.TaggedError("RpcError")<{
   override get message(): string {
     const what = this.method === "" ? this.address : `${this.method} on ${this.address}`
     return this.reason === "RemoteError"
-      ? `${what}: ${this.detail ?? "remote error"}`
+      ? `${what}: ${this.detail ?? "remote error"}${this.code === undefined ? "" : ` (code ${this.code})`}`
       : `${this.reason} (${what})${this.detail === undefined ? "" : `: ${this.detail}`}`
   }
 

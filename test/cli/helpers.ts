@@ -39,14 +39,15 @@ export const runCli = (...args: ReadonlyArray<string>): Effect.Effect<Finished> 
   })
 
 /**
- * Starts `connpool ...args`; the caller signals it and waits for `finished`. `stderrLine` waits
- * (up to 60 s) for a stderr line matching `pattern`. Killed with the Scope.
+ * Starts `connpool ...args`; the caller signals it and waits for `finished`. `stderrLine` and
+ * `stdoutLine` wait (up to 60 s) for a line matching `pattern`. Killed with the Scope.
  */
 export const startCli = (...args: ReadonlyArray<string>): Effect.Effect<
   {
     readonly child: ChildProcess
     readonly finished: Effect.Effect<Finished>
     readonly stderrLine: (pattern: RegExp) => Effect.Effect<void>
+    readonly stdoutLine: (pattern: RegExp) => Effect.Effect<void>
   },
   never,
   Scope.Scope
@@ -54,25 +55,30 @@ export const startCli = (...args: ReadonlyArray<string>): Effect.Effect<
   Effect.acquireRelease(
     Effect.sync(() => {
       const child = spawnCli(args)
-      let stderr = ""
-      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+      const seen = { stdout: "", stderr: "" }
+      child.stderr?.setEncoding("utf8").on("data", (d: string) => (seen.stderr += d))
+      child.stdout?.setEncoding("utf8").on("data", (d: string) => (seen.stdout += d))
       const done = collect(child)
-      const stderrLine = (pattern: RegExp) =>
+      const lineOn = (which: "stdout" | "stderr") => (pattern: RegExp) =>
         Effect.callback<void>((resume) => {
+          const output = child[which]
           const check = () => {
-            if (stderr.split("\n").some((line) => pattern.test(line))) finish(Effect.void)
+            if (seen[which].split("\n").some((line) => pattern.test(line))) finish(Effect.void)
           }
-          const timer = setTimeout(() => finish(Effect.die(new Error(`no stderr line ${pattern} in 60 s: ${stderr}`))), 60_000)
+          const timer = setTimeout(
+            () => finish(Effect.die(new Error(`no ${which} line ${pattern} in 60 s: ${seen[which]}`))),
+            60_000
+          )
           const finish = (effect: Effect.Effect<void>) => {
             clearTimeout(timer)
-            child.stderr?.off("data", check)
+            output?.off("data", check)
             resume(effect)
           }
-          child.stderr?.on("data", check)
+          output?.on("data", check)
           check()
           return Effect.sync(() => finish(Effect.void))
         })
-      return { child, finished: Effect.promise(() => done), stderrLine }
+      return { child, finished: Effect.promise(() => done), stderrLine: lineOn("stderr"), stdoutLine: lineOn("stdout") }
     }),
     ({ child }) => Effect.sync(() => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")))
   )

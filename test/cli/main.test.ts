@@ -7,7 +7,7 @@ describe("connpool", () => {
     Effect.gen(function*() {
       const result = yield* runCli("--help")
       assert.strictEqual(result.code, 0)
-      for (const command of ["serve", "call", "ping", "bench", "demo"]) {
+      for (const command of ["serve", "call", "ping", "bench", "stream", "demo"]) {
         assert.match(result.stdout, new RegExp(`^\\s+${command}\\s`, "m"), command)
       }
     }))
