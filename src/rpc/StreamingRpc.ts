@@ -135,6 +135,17 @@ export class StreamingCall {
     )
   })
 
+  /** Used after its Scope closed: the stream is gone. */
+  private released(): RpcError {
+    return new RpcError({
+      reason: "StreamReset",
+      address: this.target.key,
+      method: this.method,
+      sent: false,
+      detail: "the streaming RPC's Scope has closed"
+    })
+  }
+
   private refused(detail: string): RpcError {
     return new RpcError({ reason: "RemoteError", address: this.target.key, method: this.method, sent: false, detail })
   }
@@ -148,7 +159,9 @@ export class StreamingCall {
       const truncated = this.decoder.end()
       return truncated === undefined ? Effect.succeed(endOfStream) : Effect.fail(this.classify(truncated))
     }
-    return Effect.matchEffect(this.stream!.read, {
+    const stream = this.stream
+    if (stream === undefined) return Effect.fail(this.released())
+    return Effect.matchEffect(stream.read, {
       onFailure: (error) => Effect.fail(this.classify(error)),
       onSuccess: (chunk) => {
         if (chunk === undefined) this.eof = true
@@ -193,9 +206,11 @@ export class StreamingCall {
 
   readonly send = (value: unknown): Effect.Effect<void, RpcError> =>
     this.writeLock.withPermit(Effect.suspend(() => {
+      const stream = this.stream
+      if (stream === undefined) return Effect.fail(this.released())
       const bytes = sharedEncoder.encode(value)
       if (bytes instanceof CodecError) return Effect.fail(toRpcError(bytes, this.target.key, this.method, false))
-      return Effect.mapError(this.stream!.write(bytes), (error) => this.classify(error))
+      return Effect.mapError(stream.write(bytes), (error) => this.classify(error))
     }))
 
   readonly close: Effect.Effect<void> = Effect.suspend(() => this.stream?.close ?? Effect.void)

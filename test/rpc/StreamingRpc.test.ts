@@ -197,6 +197,18 @@ describe("RpcPool streaming RPC", () => {
       assert.strictEqual(error.reason, "PoolClosed")
     }))
 
+  it.effect("a duplex used after its Scope closed fails typed, never with a defect", () =>
+    Effect.gen(function*() {
+      const server = yield* serve
+      const rpc = yield* pool()
+      const exec = yield* Effect.scoped(rpc.streamingRpc(server.address, "Test.Exec"))
+      const sent = yield* rpcFailure(exec.send({ Data: "late" }))
+      assert.strictEqual(sent.reason, "StreamReset")
+      const received = yield* rpcFailure(Stream.runDrain(exec.receive))
+      assert.strictEqual(received.reason, "StreamReset")
+      assert.strictEqual((yield* rpc.stats).callers, 0)
+    }))
+
   it.effect("send after our half-close fails with a typed error, and receive still drains the server's frames", () =>
     Effect.gen(function*() {
       const server = yield* serve
