@@ -2,7 +2,7 @@
 // helper/pool StreamingRPC and nomad/client_rpc.go streamingRpcImpl use the libraries: a fresh
 // yamux stream of the pooled session, the 0x05 byte, StreamingRpcHeader, the ack, then the
 // request and any further values (-send), and StreamErrWrapper frames read until EOF or an
-// error frame. With -raw the RPC runs on a TCP connection of its own whose first byte is 0x05.
+// error frame.
 //
 // Prints ONE JSON line (streamResult); exits 1 on a remote error, 2 on a connection error.
 package main
@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -28,7 +27,6 @@ var (
 	streamSend      = flag.String("send", "", "streaming RPC: a JSON array of values to send after the request")
 	streamMaxFrames = flag.Int("max-frames", 0, "streaming RPC: close the stream after this many payload frames (0 = until EOF)")
 	streamDiscard   = flag.Bool("discard", false, "streaming RPC: count payload bytes instead of printing them")
-	streamRaw       = flag.Bool("raw", false, "streaming RPC: on a TCP connection of its own (first byte 0x05), not the session")
 )
 
 type StreamingRpcHeader struct{ Method string }
@@ -59,17 +57,6 @@ type streamResult struct {
 
 // openStreaming is helper/pool StreamingRPC: a fresh stream on the session, the type byte first.
 func (p *pool) openStreaming() (io.ReadWriteCloser, error) {
-	if *streamRaw {
-		conn, err := net.DialTimeout("tcp", p.opts.addr, dialTimeout)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := conn.Write([]byte{nomadRPCStreaming}); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
-	}
 	s, err := p.session()
 	if err != nil {
 		return nil, err

@@ -353,11 +353,6 @@ func (s *server) handleConn(conn net.Conn) {
 		return
 	}
 
-	if s.protocol == "nomad" && first == nomadRPCStreaming { // nomad/rpc.go: one streaming RPC on the bare connection
-		conn.SetReadDeadline(time.Time{})
-		handleStreaming(conn) // streaming.go
-		return
-	}
 	if first != s.muxByte() {
 		log.Printf("[ERR] server: unsupported type byte 0x%02x from %v", first, conn.RemoteAddr())
 		conn.Close()

@@ -41,8 +41,7 @@ var streamingHandlers = map[string]streamingHandler{
 	"Test.StreamError": streamErrorHandler,
 }
 
-// handleStreaming serves one streaming RPC on conn: a yamux stream after its 0x05, or a raw TCP
-// connection whose first byte was 0x05.
+// handleStreaming serves one streaming RPC on a yamux stream whose first byte was 0x05.
 func handleStreaming(conn io.ReadWriteCloser) {
 	defer conn.Close()
 	dec := codec.NewDecoder(conn, msgpackHandle)
