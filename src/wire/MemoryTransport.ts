@@ -7,8 +7,9 @@
  * `schedule`, `queueMicrotask` by default. A simulator passes its own and
  * decides, from a seed, when each task runs; `split` cuts what is delivered
  * at any byte boundaries, as TCP may. Bytes wait in the writer's queue
- * (`writableLength`) until delivered, so a reader that `pause`s holds the
- * writer's bytes back and the writer sees backpressure, as over TCP.
+ * (`writableLength`) until delivered, so a reader that `pause`s (or has no
+ * `data` listener yet) holds the writer's bytes back and the writer sees
+ * backpressure, as over TCP.
  *
  * Faults: `destroy` (the peer reads EOF, then close), `reset` (the peer gets
  * ECONNRESET, then close), `end` (half-close), and the pair's `sever`, after
@@ -62,6 +63,8 @@ export class MemoryTransport implements ByteTransport {
   /** `end` was called: the peer reads EOF once the queue is delivered. */
   private ending = false
   private paused = false
+  /** A `data` listener is attached. Until then bytes wait at the writer, as a socket holds them until it is read. */
+  private reading = false
 
   /** @internal use `makePair` */
   constructor(link: Link, remotePort: number) {
@@ -86,6 +89,11 @@ export class MemoryTransport implements ByteTransport {
     const list = this.listeners.get(event)
     if (list === undefined) this.listeners.set(event, [listener as Listener])
     else list.push(listener as Listener)
+    if (event === "data" && !this.reading) {
+      this.reading = true
+      // The first reader may come after the peer wrote (a server whose session starts in a forked fiber).
+      if (!this.paused && !this.peer.destroyed && this.peer.queue.length > 0) this.peer.scheduleDelivery()
+    }
     return this
   }
 
@@ -173,7 +181,9 @@ export class MemoryTransport implements ByteTransport {
       this.queue = []
       this.queued = 0
     }
-    while (this.queue.length > 0 && this.corked === 0 && !peer.paused && !peer.destroyed && !this.destroyed) {
+    while (
+      this.queue.length > 0 && this.corked === 0 && peer.reading && !peer.paused && !peer.destroyed && !this.destroyed
+    ) {
       const chunk = this.queue.shift()!
       this.queued -= chunk.length
       const pieces = this.link.split === undefined ? [chunk] : this.link.split(chunk)

@@ -10,7 +10,11 @@ import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import type { Protocol } from "../../src/wire/Protocol.ts"
 import * as Protocols from "../../src/wire/Protocol.ts"
+import * as RpcPool from "../../src/rpc/RpcPool.ts"
+import { Connector } from "../../src/wire/ByteTransport.ts"
+import * as MemoryTransport from "../../src/wire/MemoryTransport.ts"
 import * as Transport from "../../src/wire/Transport.ts"
+import * as Session from "../../src/yamux/Session.ts"
 import {
   client,
   connect,
@@ -321,5 +325,55 @@ describe("RpcServer limits", () => {
       assert.strictEqual(yield* readFailure(over), "StreamReset")
       assert.isTrue(over.refused)
       assert.strictEqual(server.limitStats().servingStreams, 2048)
+    }))
+})
+
+describe("RpcServer.make (no listener)", () => {
+  it.effect("serves the pool over in-memory transports handed to it, with the stats serve keeps", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({ host: "10.0.0.9", port: 8300, session: quiet, handlers: TestService.handlers })
+      const connector: Connector = () =>
+        Effect.gen(function*() {
+          const pair = MemoryTransport.makePair()
+          yield* Effect.forkScoped(server.serveTransport(pair.server, "client:1"))
+          return pair.client
+        })
+      const replies = yield* Effect.gen(function*() {
+        const pool = yield* RpcPool.make({ session: quiet }).pipe(Effect.provideService(Connector, connector))
+        const leader = yield* pool.rpc("server-a:8300", "Status.Leader", {})
+        const echoes = yield* Effect.forEach([1, 2, 3], (i) => pool.rpc("server-a:8300", "Test.Echo", { Seq: i }), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(server.connections().open, 1)
+        return [leader, ...echoes.map((reply) => field(reply, "Seq"))]
+      }).pipe(Effect.scoped)
+      // The handlers see the name given, not a listener's.
+      assert.deepStrictEqual(replies, ["10.0.0.9:8300", 1, 2, 3])
+      const stats = server.stats()
+      assert.strictEqual(stats.conns, 1)
+      assert.strictEqual(stats.served, 4)
+      yield* until("the session to end with the pool", () => server.stats().live === 0)
+      assert.deepStrictEqual(server.connections(), { open: 0, refused: 0 })
+    }))
+
+  it.effect("serves a session the caller made, which the caller can GoAway", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({ session: quiet, handlers: TestService.handlers })
+      const pair = MemoryTransport.makePair()
+      const serverSession = yield* Session.make(pair.server, { ...quiet, role: "server" })
+      yield* Effect.forkScoped(server.serveSession(serverSession, "client:1"))
+      const clientSession = yield* Session.make(pair.client, { ...quiet, role: "client" })
+      const stream = yield* client(clientSession)
+      const reply = yield* stream.call("Test.Echo", { Seq: 7 })
+      assert.strictEqual(field(reply, "Seq"), 7)
+      yield* serverSession.goAway
+      yield* until("the GoAway to arrive", () => clientSession.peerGoneAway)
+      assert.strictEqual(server.stats().served, 1)
+    }))
+
+  it.effect("refuses bad options with ServerConfigError, as serve does", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(RpcServer.make({ handlers: TestService.handlers, maxStreams: -1 }))
+      assert.isTrue(Exit.isFailure(exit))
     }))
 })

@@ -91,6 +91,17 @@ describe("MemoryTransport", () => {
     assert.strictEqual(client.writableLength, 0)
   })
 
+  it("holds bytes for an end with no data listener yet, as a socket holds them until read, and delivers them to the first", () => {
+    const { client, run, server } = manual()
+    client.write(bytes("syn"))
+    run()
+    assert.strictEqual(client.writableLength, 3, "nobody read them")
+    const heard = record(server)
+    run()
+    assert.deepStrictEqual(heard, ["data:syn"])
+    assert.strictEqual(client.writableLength, 0)
+  })
+
   it("end: the peer reads what was written, then EOF", () => {
     const { client, run, server } = manual()
     const heard = record(server)
