@@ -97,7 +97,8 @@ class Call {
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(state.acquire(this.target)), (conn) => {
         conn.markForUse(state.now())
-        return Effect.flatMap(Effect.exit(restore(conn.takeClient)), (taken): Attempt => {
+        // Only its waits are interruptible: a client taken is handed over, never dropped (see Conn.takeClient).
+        return Effect.flatMap(Effect.exit(conn.takeClient(restore)), (taken): Attempt => {
           if (Exit.isSuccess(taken)) return this.callOn(conn, taken.value, restore, mayRetry)
           const error = Cause.findErrorOption(taken.cause)
           // Timed out waiting for a stream, or too many waiting: the session is fine, keep it.

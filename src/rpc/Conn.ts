@@ -34,6 +34,9 @@ const retire = (client: StreamClient): Effect.Effect<void> =>
 const closeAll = (clients: ReadonlyArray<StreamClient>): Effect.Effect<void> =>
   Effect.forEach(clients, retire, { discard: true })
 
+/** An uninterruptible region's `restore`: what it wraps may be interrupted. */
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
 /** Callers waiting for a dial or a stream to one server, shared by the pool and that server's Conns. */
 export interface PendingGauge {
   pending: number
@@ -112,8 +115,17 @@ export class Conn {
    * Consul `getClient`: the most recently returned stream client, or a new
    * stream, or (at `maxStreamsInUse`) a wait for a released one. Fails with
    * `RpcError` `TooManyPending` (method empty) when too many callers wait.
+   *
+   * Run it uninterruptibly and pass the `restore` of that region: only the
+   * waits (an open awaiting a SYN slot, a wait for a stream) are restored to
+   * interruptible. The client is counted in `inUse` the moment it is taken,
+   * so its hand-over to the caller must not be interruptible: a caller
+   * interrupted there (a fiber may yield at any step) would strand it, counted
+   * in use for good with its stream open (found by the simulator).
    */
-  readonly takeClient: Effect.Effect<StreamClient, MuxError | RpcError> = Effect.suspend(() => this.take())
+  takeClient(restore: Restore): Effect.Effect<StreamClient, MuxError | RpcError> {
+    return Effect.suspend(() => this.take(restore))
+  }
 
   /**
    * At the cap on a session that still takes streams. On a closed one, or one
@@ -124,7 +136,7 @@ export class Conn {
     return this.inUse >= this.maxStreamsInUse && !this.closed && !this.session.isClosed && !this.session.peerGoneAway
   }
 
-  private take(): Effect.Effect<StreamClient, MuxError | RpcError> {
+  private take(restore: Restore): Effect.Effect<StreamClient, MuxError | RpcError> {
     let stale: Array<StreamClient> | undefined
     for (let client = this.free.pop(); client !== undefined; client = this.free.pop()) {
       if (client.reusable) {
@@ -136,27 +148,27 @@ export class Conn {
       stale ??= []
       stale.push(client)
     }
-    const next = this.saturated ? this.waitForSlot(this.takeAgain) : this.openClient
+    const next = this.saturated
+      ? Effect.suspend(() => this.waitForSlot(restore, () => this.take(restore)))
+      : Effect.suspend(() => this.openClient(restore))
     return stale === undefined ? next : Effect.andThen(closeAll(stale), next)
   }
 
-  private readonly takeAgain = (): Effect.Effect<StreamClient, MuxError | RpcError> => this.take()
+  /**
+   * A new stream in a slot counted before the open, which may wait for the SYN backlog, so concurrent
+   * openers cannot pass the cap together. Runs uninterruptibly but for the open.
+   */
+  private openSlot(restore: Restore): Effect.Effect<MuxStream, MuxError> {
+    this.inUse++
+    return Effect.onExit(
+      restore(this.session.open),
+      (exit) => Exit.isFailure(exit) ? Effect.sync(() => this.releaseSlot()) : Effect.void
+    )
+  }
 
-  /** A new stream in a slot counted before the open, which may wait for the SYN backlog, so concurrent openers cannot pass the cap together. */
-  private readonly openSlot: Effect.Effect<MuxStream, MuxError> = Effect.uninterruptibleMask((restore) =>
-    Effect.suspend(() => {
-      this.inUse++
-      return Effect.onExit(
-        restore(this.session.open),
-        (exit) => Exit.isFailure(exit) ? Effect.sync(() => this.releaseSlot()) : Effect.void
-      )
-    })
-  )
-
-  private readonly openClient: Effect.Effect<StreamClient, MuxError> = Effect.map(
-    this.openSlot,
-    (stream) => new StreamClient(stream, this.streamByte, this.decoder)
-  )
+  private openClient(restore: Restore): Effect.Effect<StreamClient, MuxError> {
+    return Effect.map(this.openSlot(restore), (stream) => new StreamClient(stream, this.streamByte, this.decoder))
+  }
 
   /**
    * A fresh stream for a streaming RPC (Nomad `StreamingRPC`), in a slot of its own like a
@@ -164,51 +176,57 @@ export class Conn {
    * with `releaseStream`. At the cap an idle client is closed to make room, as a new stream
    * cannot reuse one; with none idle the caller waits like a call would.
    */
-  readonly openStream: Effect.Effect<MuxStream, MuxError | RpcError> = Effect.suspend(() => {
+  readonly openStream: Effect.Effect<MuxStream, MuxError | RpcError> = Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => this.openStreamWith(restore))
+  )
+
+  private openStreamWith(restore: Restore): Effect.Effect<MuxStream, MuxError | RpcError> {
     if (this.inUse + this.free.length >= this.maxStreamsInUse && this.free.length > 0) {
-      return Effect.andThen(retire(this.free.shift()!), this.openSlot)
+      return Effect.andThen(retire(this.free.shift()!), Effect.suspend(() => this.openSlot(restore)))
     }
-    return this.saturated ? this.waitForSlot(() => this.openStream) : this.openSlot
-  })
+    return this.saturated
+      ? this.waitForSlot(restore, () => this.openStreamWith(restore))
+      : this.openSlot(restore)
+  }
 
   /** A streaming RPC's stream is done (the caller closes or resets it): its slot goes to a waiter. */
   releaseStream(): void {
     this.releaseSlot()
   }
 
-  private waitForSlot<A>(next: () => Effect.Effect<A, MuxError | RpcError>): Effect.Effect<A, MuxError | RpcError> {
+  /** Parks until a slot frees (interruptibly, through `restore`), then runs `next`; runs uninterruptibly otherwise. */
+  private waitForSlot<A>(
+    restore: Restore,
+    next: () => Effect.Effect<A, MuxError | RpcError>
+  ): Effect.Effect<A, MuxError | RpcError> {
     const gauge = this.gauge
     if (gauge.pending >= this.maxPending) return Effect.fail(tooManyPending(this.address, gauge.pending, this.maxPending))
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.suspend(() => {
-        gauge.pending++
-        // Set by the wake-up itself, so an interruption racing it can hand the wake-up on.
-        let woken = false
-        const park = Effect.callback<void>((resume) => {
-          const waiter = () => {
-            woken = true
-            resume(Effect.void)
-          }
-          this.slotWaiters.push(waiter)
-          return Effect.sync(() => {
-            const i = this.slotWaiters.indexOf(waiter)
-            if (i >= 0) this.slotWaiters.splice(i, 1)
-          })
-        })
-        const untilSlot = (): Effect.Effect<void> =>
-          Effect.flatMap(restore(park), () => {
-            if (!this.saturated) return Effect.void
-            // Another caller took the slot first: wait for the next one.
-            woken = false
-            return untilSlot()
-          })
-        return Effect.onExit(untilSlot(), (exit) =>
-          Effect.sync(() => {
-            gauge.pending--
-            if (Exit.isFailure(exit) && woken) this.slotWaiters.shift()?.()
-          })).pipe(Effect.andThen(restore(Effect.suspend(next))))
+    gauge.pending++
+    // Set by the wake-up itself, so an interruption racing it can hand the wake-up on.
+    let woken = false
+    const park = Effect.callback<void>((resume) => {
+      const waiter = () => {
+        woken = true
+        resume(Effect.void)
+      }
+      this.slotWaiters.push(waiter)
+      return Effect.sync(() => {
+        const i = this.slotWaiters.indexOf(waiter)
+        if (i >= 0) this.slotWaiters.splice(i, 1)
       })
-    )
+    })
+    const untilSlot = (): Effect.Effect<void> =>
+      Effect.flatMap(restore(park), () => {
+        if (!this.saturated) return Effect.void
+        // Another caller took the slot first: wait for the next one.
+        woken = false
+        return untilSlot()
+      })
+    return Effect.onExit(untilSlot(), (exit) =>
+      Effect.sync(() => {
+        gauge.pending--
+        if (Exit.isFailure(exit) && woken) this.slotWaiters.shift()?.()
+      })).pipe(Effect.andThen(Effect.suspend(next)))
   }
 
   /**

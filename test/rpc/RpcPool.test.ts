@@ -5,7 +5,7 @@
  * (setImmediate turns, never timers).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
+import { Cause, Clock, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Scheduler, Schema, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -1008,6 +1008,37 @@ describe("RpcPool", () => {
         const stats = yield* pool.stats
         assert.strictEqual(stats.dials, 1)
         assert.strictEqual(stats.ok, 50)
+      }))
+
+    // Found by the simulator (npm run sim): a fiber may yield at any step, and a caller interrupted
+    // between taking its stream client and receiving it stranded the client, counted in use for good.
+    it.effect("a caller interrupted at any step of taking a stream leaves none checked out", () =>
+      Effect.gen(function*() {
+        const server = yield* RpcServer.make({ session: quiet, handlers: TestService.handlers })
+        const connector: Connector = () =>
+          Effect.gen(function*() {
+            const pair = MemoryTransport.makePair()
+            yield* Effect.forkScoped(server.serveTransport(pair.server, "client:1"))
+            return pair.client
+          })
+        // No idle clients kept: every call takes the slow path and opens a stream.
+        const pool = yield* RpcPool.make({ session: quiet, maxStreams: 0 }).pipe(Effect.provideService(Connector, connector))
+        yield* pool.rpc("server-a:8300", "Status.Ping", {})
+        // Yield every few operations (never every one: a fiber that yields before each step makes no progress),
+        // and interrupt after a growing number of the test's own yields: somewhere, between any two steps.
+        for (let ops = 2; ops <= 12; ops++) {
+          for (let step = 0; step < 60; step++) {
+            const call = pool.rpc("server-a:8300", "Test.Echo", { Seq: step }).pipe(
+              Effect.provideService(Scheduler.MaxOpsBeforeYield, ops)
+            )
+            const fiber = yield* Effect.forkChild(call)
+            for (let i = 0; i < step; i++) yield* Effect.yieldNow
+            yield* Fiber.interrupt(fiber)
+            const stats = yield* pool.stats
+            assert.strictEqual(stats.streamsInUse, 0, `yielding every ${ops} operations, interrupted after ${step} yields`)
+            assert.strictEqual(stats.callers, 0, `yielding every ${ops} operations, interrupted after ${step} yields`)
+          }
+        }
       }))
   })
 
