@@ -35,6 +35,15 @@ export type CallError = MuxError | CodecError | RemoteError
 /** Like Go's `CallWithCodec`, sequence numbers come from one process-wide counter. */
 let nextSeq = 0
 
+/**
+ * @internal Restarts the counter. The simulator calls it before each seed: a
+ * Seq's encoded length changes the bytes on the wire, so a seed replays only
+ * from the same Seqs.
+ */
+export const resetSeq = (): void => {
+  nextSeq = 0
+}
+
 export class StreamClient {
   readonly stream: MuxStream
   private readonly reader: ResponseReader

@@ -37,7 +37,7 @@ import * as RpcOptions from "./RpcOptions.ts"
 import type { RpcStats } from "./RpcStats.ts"
 import * as Reaper from "./Reaper.ts"
 import { shutdown } from "./Shutdown.ts"
-import { State } from "./State.ts"
+import { State, stateOf } from "./State.ts"
 import * as StreamingRpc from "./StreamingRpc.ts"
 import type { Target } from "./Target.ts"
 
@@ -218,7 +218,9 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
 
     const stats = Effect.sync(() => state.snapshot())
 
-    return { rpc, ping, stats, streamingRpc, stream } satisfies RpcPool.Service
+    const service: RpcPool.Service = { rpc, ping, stats, streamingRpc, stream }
+    stateOf.set(service, state)
+    return service
   })
 
 /**

@@ -33,6 +33,12 @@ import type { Counters, RpcStats } from "./RpcStats.ts"
 import type { Target } from "./Target.ts"
 import { Targets } from "./Target.ts"
 
+/**
+ * @internal Each pool's State by its service object: the simulator reads it to
+ * check the pool's invariants (deadlines, pending gauges). Not public API.
+ */
+export const stateOf = new WeakMap<object, State>()
+
 export class State {
   readonly config: Config
   /** The live Conn of each server, by `Target.key`. A doomed Conn is no longer here. */
