@@ -103,10 +103,14 @@ export class Deadlines {
     this.wakeAt = at
     const token = {}
     this.token = token
-    this.sleeper = this.runFork(Effect.andThen(
+    const sleeper = this.runFork(Effect.andThen(
       Effect.suspend(() => Effect.sleep(Math.max(0, at - this.now()))),
       this.fire(token)
     ))
+    // A Clock whose sleep(0) returns at once (TestClock's) fires inside runFork, and that may
+    // have set the next sleeper already: keeping this one would orphan that one, left running
+    // after `clear` (found by the simulator).
+    if (this.token === token) this.sleeper = sleeper
   }
 
   private fire(token: object): Effect.Effect<void> {

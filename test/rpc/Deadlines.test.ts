@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Deadlines } from "../../src/rpc/Deadlines.ts"
 import { oneHour, onClock, steppedClock } from "../yamux/steppedClock.ts"
@@ -12,6 +12,28 @@ const make = Effect.gen(function*() {
 })
 
 describe("Deadlines", () => {
+  it.effect("leaves no timer running after clear when a due entry fires at once and the next one is scheduled", () =>
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const forked: Array<Fiber.Fiber<void>> = []
+      const runFork = Effect.runForkWith(context)
+      const deadlines = new Deadlines(yield* Clock.Clock, (effect) => {
+        const fiber = runFork(effect)
+        forked.push(fiber)
+        return fiber
+      })
+      const fired: Array<string> = []
+      deadlines.add(1000, Effect.sync(() => fired.push("later")))
+      // Due now: TestClock's sleep(0) returns at once, so it fires inside the fork.
+      deadlines.add(0, Effect.sync(() => fired.push("now")))
+      assert.deepStrictEqual(fired, ["now"])
+      deadlines.clear()
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(forked.filter((fiber) => fiber.pollUnsafe() === undefined).length, 0, "a sleeper outlived clear")
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(fired, ["now"])
+    }))
+
   it.effect("runs an entry's expire at its deadline and not before", () =>
     Effect.gen(function*() {
       const deadlines = yield* make
