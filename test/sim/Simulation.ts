@@ -1,0 +1,188 @@
+/**
+ * One seed, start to end: draw the scenario, build the world (servers, the
+ * RPC pool, the ConnPool, the chaos fiber) on the simulator's Runtime, run the
+ * workload, shut everything down, and check that nothing outlived its scope.
+ */
+import { Clock, Context, Effect, Fiber, Metric, Random, References, Scheduler, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { resetSeq } from "../../src/msgpackrpc/StreamClient.ts"
+import * as RpcPool from "../../src/rpc/RpcPool.ts"
+import { stateOf } from "../../src/rpc/State.ts"
+import { Connector } from "../../src/wire/ByteTransport.ts"
+import { inject } from "./Chaos.ts"
+import { KvLoad } from "./KvLoad.ts"
+import { Prng } from "./Prng.ts"
+import { handlers, RpcLoad } from "./RpcLoad.ts"
+import { Runtime } from "./Runtime.ts"
+import type { Tuning } from "./Runtime.ts"
+import { draw } from "./Scenario.ts"
+import type { Scenario } from "./Scenario.ts"
+import { connector, Network, SimServer } from "./World.ts"
+import type { Sabotage } from "./World.ts"
+
+export interface Options {
+  /** Keep the trace in words (for `--seed`). */
+  readonly trace?: boolean | undefined
+  readonly sabotage?: Sabotage | undefined
+  readonly maxSteps?: number | undefined
+  /** Real milliseconds one seed may take. */
+  readonly realTimeLimit?: number | undefined
+}
+
+export interface Result {
+  readonly seed: number
+  /** Why the seed failed; undefined when it passed. */
+  readonly failure: string | undefined
+  /** FNV-1a of every scheduling choice and event: equal for two runs of one seed. */
+  readonly hash: string
+  readonly steps: number
+  readonly simMillis: number
+  readonly calls: number
+  readonly trace: ReadonlyArray<string> | undefined
+  readonly scenario: Scenario
+  readonly runtime: Runtime
+}
+
+/** How often (in steps) the pool's invariants are checked while the world runs; every step costs about 3x. */
+export const checkEvery = 16
+
+const drawTuning = (prng: Prng): Tuning => ({
+  fifoBias: prng.pick([0, 0.5, 0.9]),
+  maxOps: prng.pick([16, 128, 2048]),
+  delayChance: prng.pick([0, 0.05, 0.3]),
+  maxDelayMillis: prng.pick([1, 20, 200])
+})
+
+export const runSeed = async (seed: number, options: Options = {}): Promise<Result> => {
+  // A Seq's encoded length shapes the bytes on the wire: every seed starts from the same one.
+  resetSeq()
+  const prng = new Prng(seed)
+  const scenario = draw(prng.fork())
+  const runtime = new Runtime(prng.fork(), drawTuning(prng.fork()), options.trace === true)
+  const network = new Network(runtime, scenario)
+  const sabotage = options.sabotage ?? {}
+  const servers = new Map<string, SimServer>()
+  let load: RpcLoad | undefined
+  let kv: KvLoad | undefined
+
+  const world = Effect.gen(function*() {
+    runtime.runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const worldScope = yield* Scope.make()
+    const simHandlers = handlers(sabotage)
+    for (let i = 0; i < scenario.servers; i++) {
+      const server = new SimServer(network, 9001 + i, simHandlers, worldScope)
+      servers.set(server.address, server)
+      yield* server.start
+    }
+    const poolScope = yield* Scope.fork(worldScope)
+    const p = scenario.pool
+    const pool = yield* RpcPool.make({
+      callTimeout: p.callTimeout,
+      dialTimeout: p.dialTimeout,
+      maxTime: p.maxTime,
+      reapInterval: p.reapInterval,
+      maxStreams: p.maxStreams,
+      maxStreamsPerSession: p.maxStreamsPerSession,
+      maxPendingCalls: p.maxPendingCalls,
+      maxMessageSize: p.maxMessageSize,
+      session: {
+        enableKeepAlive: p.keepAlive,
+        keepAliveInterval: p.keepAliveInterval,
+        connectionWriteTimeout: p.writeTimeout,
+        streamOpenTimeout: p.streamOpenTimeout,
+        streamCloseTimeout: p.streamCloseTimeout
+      }
+    }).pipe(Effect.provideService(Connector, connector(network, servers)), Scope.provide(poolScope), Effect.orDie)
+    const state = stateOf.get(pool)!
+    load = new RpcLoad(runtime, scenario, pool, state, [...servers.keys()])
+    const kvScope = yield* Scope.fork(worldScope)
+    if (scenario.kv.enabled) {
+      kv = new KvLoad(runtime, scenario, network)
+      yield* Scope.provide(kv.make, kvScope)
+    }
+    const chaos = yield* Effect.forkChild(inject(runtime, scenario, network, servers, kv))
+    yield* Effect.all([load.run, kv?.run ?? Effect.void], { concurrency: 2, discard: true })
+    yield* Fiber.interrupt(chaos)
+    runtime.event("workload done")
+    load.settled()
+    kv?.settled()
+    yield* Scope.close(poolScope, { _tag: "Success", value: undefined } as never)
+    yield* Scope.close(kvScope, { _tag: "Success", value: undefined } as never)
+    runtime.event("pools closed")
+    if (state.conns.size !== 0) runtime.violate(`${state.conns.size} sessions mapped after the pool closed`)
+    kv?.closed()
+    yield* Scope.close(worldScope, { _tag: "Success", value: undefined } as never)
+    runtime.event("servers closed")
+  })
+
+  const program = Effect.gen(function*() {
+    const testClock = (yield* Clock.Clock) as TestClock.TestClock
+    runtime.testClock = testClock
+    yield* Effect.provideService(world, Clock.Clock, runtime.clock(testClock))
+  }).pipe(Effect.provide(TestClock.layer()), Random.withSeed(seed))
+
+  const context = Context.make(Scheduler.Scheduler, runtime.scheduler).pipe(
+    Context.add(Metric.FiberRuntimeMetrics, runtime.fiberMetrics),
+    // Handlers that die log a warning with their cause: counted by the server, not printed.
+    Context.add(References.MinimumLogLevel, "None")
+  )
+  const root = Effect.runForkWith(context)(program)
+  const stopped = await runtime.drive(root, {
+    maxSteps: options.maxSteps ?? 2_000_000,
+    realDeadline: performance.now() + (options.realTimeLimit ?? 30_000),
+    checkEvery,
+    onStep: () => {
+      load?.check()
+      kv?.check()
+    },
+    afterStep: () => load?.maybeInterrupt()
+  })
+  if (stopped !== undefined) runtime.violate(stopped)
+  if (runtime.failed === undefined) {
+    const exit = root.pollUnsafe()
+    if (exit !== undefined && exit._tag === "Failure") runtime.violate(`the world failed: ${String(exit.cause)}`)
+    else leftovers(runtime, network, servers, load)
+  }
+  return {
+    seed,
+    failure: runtime.failed,
+    hash: runtime.hash.toString(16).padStart(8, "0"),
+    steps: runtime.steps,
+    simMillis: runtime.now(),
+    calls: load?.started ?? 0,
+    trace: runtime.trace,
+    runtime,
+    scenario
+  }
+}
+
+/** After the world closed: no timer, fiber, stream, session or byte left anywhere. */
+const leftovers = (runtime: Runtime, network: Network, servers: ReadonlyMap<string, SimServer>, load: RpcLoad | undefined) => {
+  if (runtime.pendingSleeps !== 0) {
+    const sites = [...runtime.sleepSites].map((s) => s.text).join("; ")
+    return runtime.violate(`${runtime.pendingSleeps} timers still pending${sites === "" ? " (replay the seed to see where they began)" : `: ${sites}`}`)
+  }
+  if (runtime.liveFibers !== 0) return runtime.violate(`${runtime.liveFibers} fibers still alive`)
+  for (const link of network.links) {
+    if (!link.client.destroyed || !link.server.destroyed) {
+      return runtime.violate(`link ${link.id} (${link.name}) still open (client ${link.client.destroyed ? "closed" : "open"}, server ${link.server.destroyed ? "closed" : "open"})`)
+    }
+    if (link.client.writableLength !== 0 || link.server.writableLength !== 0) return runtime.violate(`link ${link.id} still buffers bytes`)
+  }
+  for (const session of load?.sessions ?? []) {
+    if (!session.isClosed || session.numStreams !== 0) return runtime.violate(`a client session left with ${session.numStreams} streams (closed: ${session.isClosed})`)
+  }
+  for (const server of servers.values()) {
+    for (const session of server.sessions) {
+      if (!session.isClosed || session.numStreams !== 0) {
+        return runtime.violate(`a session of ${server.address} left with ${session.numStreams} streams (closed: ${session.isClosed})`)
+      }
+    }
+    for (const instance of server.instances) {
+      const limits = instance.limitStats()
+      if (limits.servingStreams !== 0 || limits.bufferedBytes !== 0 || instance.stats().live !== 0) {
+        return runtime.violate(`${server.address}: ${limits.servingStreams} streams serving, ${limits.bufferedBytes} bytes held, ${instance.stats().live} sessions live after close`)
+      }
+    }
+  }
+}
