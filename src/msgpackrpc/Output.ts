@@ -58,6 +58,18 @@ export class Output {
   // Buffer
   // ---------------------------------------------------------------------------------------------------------
 
+  /**
+   * @internal Drops the slab, so the next message starts a fresh one. Where the
+   * slab is full decides where a message is cut into parts: the simulator drops
+   * it before each seed, so a seed's bytes do not depend on the runs before it.
+   */
+  dropSlab(): void {
+    this.buf = new Uint8Array(0)
+    this.view = new DataView(this.buf.buffer)
+    this.pos = 0
+    this.start = 0
+  }
+
   /** Starts a message. */
   protected begin(): void {
     if (this.buf.length - this.pos < MinSlabTail) this.newBuffer(this.slabBytes)

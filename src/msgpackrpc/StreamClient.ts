@@ -36,12 +36,14 @@ export type CallError = MuxError | CodecError | RemoteError
 let nextSeq = 0
 
 /**
- * @internal Restarts the counter. The simulator calls it before each seed: a
- * Seq's encoded length changes the bytes on the wire, so a seed replays only
- * from the same Seqs.
+ * @internal Restarts what every StreamClient of the process shares: the Seq
+ * counter and the shared encoder's slab. The simulator calls it before each
+ * seed: a Seq's encoded length and where the slab cuts a request into parts
+ * shape the bytes on the wire, so a seed replays only from the same start.
  */
-export const resetSeq = (): void => {
+export const resetForReplay = (): void => {
   nextSeq = 0
+  sharedEncoder.dropSlab()
 }
 
 export class StreamClient {

@@ -5,12 +5,12 @@
  * fiber at the end of the workload ends those too.
  */
 import { Effect } from "effect"
+import { oneHour } from "../yamux/steppedClock.ts"
 import type { KvLoad } from "./KvLoad.ts"
 import type { Runtime } from "./Runtime.ts"
 import type { FaultKind, Scenario } from "./Scenario.ts"
 import type { Network, SimServer } from "./World.ts"
 
-const hourMillis = 60 * 60 * 1000
 
 export const inject = (
   runtime: Runtime,
@@ -69,9 +69,9 @@ export const inject = (
           return prng.pick(live).goAway
         }
         case "wallStep": {
-          const step = prng.pick([-hourMillis, hourMillis, -1000])
+          const step = prng.pick([-oneHour, oneHour, -1000])
           runtime.event(`fault wall step ${step}`)
-          runtime.wallOffset += step
+          runtime.stepWall(step)
           return Effect.void
         }
         case "stall": {

@@ -22,6 +22,7 @@ import { Clock, Duration, Effect, Fiber } from "effect"
 import type { Scheduler } from "effect"
 import type { Metric } from "effect"
 import type { TestClock } from "effect/testing"
+import type { SteppedClock } from "../yamux/steppedClock.ts"
 import type { Prng } from "./Prng.ts"
 
 interface Task {
@@ -65,8 +66,8 @@ export class Runtime {
   steps = 0
   /** Windows of simulated time the clock jumped through while tasks were runnable (stalls). */
   private readonly stalls: Array<{ readonly from: number; readonly to: number }> = []
-  /** Wall-clock offset (NTP steps); monotonic time and sleeps are untouched by it. */
-  wallOffset = 0
+  /** Steps the world's wall clock (NTP, a resumed VM); monotonic time and sleeps are untouched. */
+  stepWall: (millis: number) => void = () => {}
   private lanes = 0
   /** FNV-1a over every choice and event: two runs of a seed must agree on it. */
   hash = 0x811c9dc5
@@ -130,17 +131,16 @@ export class Runtime {
     return this.testClock?.currentTimeMillisUnsafe() ?? 0
   }
 
-  /** The Clock the world runs on: TestClock's, with a steppable wall and its sleeps counted. */
-  clock(inner: TestClock.TestClock): Clock.Clock {
-    const millis = () => inner.currentTimeMillisUnsafe() + this.wallOffset
-    const nanos = () => inner.currentTimeNanosUnsafe() + BigInt(this.wallOffset) * 1_000_000n
+  /**
+   * The Clock the world runs on: `stepped` (TestClock's, with a wall clock
+   * the chaos can step, see test/yamux/steppedClock.ts) with its sleeps
+   * counted, so the drive loop knows the next timer and the end of a run
+   * knows none is left.
+   */
+  clock(stepped: SteppedClock, inner: TestClock.TestClock): Clock.Clock {
+    this.stepWall = stepped.step
     return {
-      currentTimeMillisUnsafe: millis,
-      currentTimeMillis: Effect.sync(millis),
-      currentTimeNanosUnsafe: nanos,
-      currentTimeNanos: Effect.sync(nanos),
-      monotonicTimeNanosUnsafe: () => inner.monotonicTimeNanosUnsafe(),
-      monotonicTimeNanos: inner.monotonicTimeNanos,
+      ...stepped.clock,
       sleep: (duration) =>
         // Counted and uncounted in one uninterruptible region: an interruption between the two
         // would leave a sleep counted that never ends.

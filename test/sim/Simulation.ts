@@ -5,10 +5,11 @@
  */
 import { Clock, Context, Effect, Fiber, Metric, Random, References, Scheduler, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { resetSeq } from "../../src/msgpackrpc/StreamClient.ts"
+import { resetForReplay } from "../../src/msgpackrpc/StreamClient.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import { stateOf } from "../../src/rpc/State.ts"
 import { Connector } from "../../src/wire/ByteTransport.ts"
+import { steppedClock } from "../yamux/steppedClock.ts"
 import { inject } from "./Chaos.ts"
 import { KvLoad } from "./KvLoad.ts"
 import { Prng } from "./Prng.ts"
@@ -54,8 +55,8 @@ const drawTuning = (prng: Prng): Tuning => ({
 })
 
 export const runSeed = async (seed: number, options: Options = {}): Promise<Result> => {
-  // A Seq's encoded length shapes the bytes on the wire: every seed starts from the same one.
-  resetSeq()
+  // The Seq counter and the shared encoder's slab shape the bytes on the wire: every seed starts from the same.
+  resetForReplay()
   const prng = new Prng(seed)
   const scenario = draw(prng.fork())
   const runtime = new Runtime(prng.fork(), drawTuning(prng.fork()), options.trace === true)
@@ -118,7 +119,7 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
   const program = Effect.gen(function*() {
     const testClock = (yield* Clock.Clock) as TestClock.TestClock
     runtime.testClock = testClock
-    yield* Effect.provideService(world, Clock.Clock, runtime.clock(testClock))
+    yield* Effect.provideService(world, Clock.Clock, runtime.clock(yield* steppedClock, testClock))
   }).pipe(Effect.provide(TestClock.layer()), Random.withSeed(seed))
 
   const context = Context.make(Scheduler.Scheduler, runtime.scheduler).pipe(
