@@ -132,6 +132,15 @@ export class Runtime {
   }
 
   /**
+   * TestClock's monotonic millis: the time the pool's deadlines run on, so the
+   * time calls are judged by. It can run ahead of `now` (TestClock moves it on
+   * at the end of an adjust, whatever the wall timestamp did meanwhile).
+   */
+  monotonic(): number {
+    return this.testClock === undefined ? 0 : Number(this.testClock.monotonicTimeNanosUnsafe()) / 1_000_000
+  }
+
+  /**
    * The Clock the world runs on: `stepped` (TestClock's, with a wall clock
    * the chaos can step, see test/yamux/steppedClock.ts) with its sleeps
    * counted, so the drive loop knows the next timer and the end of a run
@@ -168,11 +177,11 @@ export class Runtime {
 
   /** A stall of `millis` starts now: until it ends, runnable work waits while time runs. */
   stall(millis: number): void {
-    this.stalls.push({ from: this.now(), to: this.now() + millis })
+    this.stalls.push({ from: this.monotonic(), to: this.monotonic() + millis })
   }
 
   /**
-   * Simulated millis between `from` and `to` spent in stalls: work runnable
+   * Simulated (monotonic) millis between `from` and `to` spent in stalls: work runnable
    * then waited while the clock ran, so a call may end that much later.
    */
   stalledBetween(from: number, to: number): number {
