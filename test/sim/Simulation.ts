@@ -44,7 +44,7 @@ export interface Result {
   readonly runtime: Runtime
 }
 
-/** How often (in steps) the pool's invariants are checked while the world runs; every step costs about 3x. */
+/** How often (in steps) the structural invariants are checked while the world runs (each outcome is checked as it lands). */
 export const checkEvery = 16
 
 const drawTuning = (prng: Prng): Tuning => ({
