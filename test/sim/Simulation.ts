@@ -44,8 +44,8 @@ export interface Result {
   readonly runtime: Runtime
 }
 
-/** How often (in steps) the structural invariants are checked while the world runs (each outcome is checked as it lands). */
-export const checkEvery = 16
+/** Steps between checks of the structural invariants: every step (measured: no cost above noise, 500 seeds in 7.8-8.9 s of CPU either way). */
+export const checkEvery = 1
 
 const drawTuning = (prng: Prng): Tuning => ({
   fifoBias: prng.pick([0, 0.5, 0.9]),
