@@ -24,7 +24,7 @@ import { RemoteError } from "../msgpackrpc/RemoteError.ts"
 import type { StreamClient } from "../msgpackrpc/StreamClient.ts"
 import { MuxError } from "../mux/MuxError.ts"
 import { poolClosed, streamOpenFailed, toRpcError } from "./Classify.ts"
-import type { Conn } from "./Conn.ts"
+import type { Conn, Restore } from "./Conn.ts"
 import type { Deadline } from "./Deadlines.ts"
 import { RpcError } from "./RpcError.ts"
 import { countFailure } from "./RpcStats.ts"
@@ -34,7 +34,6 @@ import type { Target } from "./Target.ts"
 /** Marks the one retry of the seed: the stream could not be opened, so dial afresh once. */
 const Retry: unique symbol = Symbol("Retry")
 type Attempt = Effect.Effect<Value | typeof Retry, RpcError>
-type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /** One run of a call: what its deadline must reset, and what its error must report. */
 class Call {

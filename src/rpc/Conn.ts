@@ -35,7 +35,8 @@ const closeAll = (clients: ReadonlyArray<StreamClient>): Effect.Effect<void> =>
   Effect.forEach(clients, retire, { discard: true })
 
 /** An uninterruptible region's `restore`: what it wraps may be interrupted. */
-type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+/** The `restore` of the caller's `uninterruptibleMask`: what it wraps may be interrupted. */
+export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /** Callers waiting for a dial or a stream to one server, shared by the pool and that server's Conns. */
 export interface PendingGauge {
@@ -175,10 +176,14 @@ export class Conn {
    * checked-out client: it never goes on the free list, and the caller gives the slot back
    * with `releaseStream`. At the cap an idle client is closed to make room, as a new stream
    * cannot reuse one; with none idle the caller waits like a call would.
+   *
+   * Run it uninterruptibly, passing the caller's `restore`: only the waits are interruptible,
+   * and the stream is handed over inside the caller's region, so an interruption cannot fall
+   * between the open and the caller keeping the stream (it would strand the slot and the stream).
    */
-  readonly openStream: Effect.Effect<MuxStream, MuxError | RpcError> = Effect.uninterruptibleMask((restore) =>
-    Effect.suspend(() => this.openStreamWith(restore))
-  )
+  openStream(restore: Restore): Effect.Effect<MuxStream, MuxError | RpcError> {
+    return Effect.suspend(() => this.openStreamWith(restore))
+  }
 
   private openStreamWith(restore: Restore): Effect.Effect<MuxStream, MuxError | RpcError> {
     if (this.inUse + this.free.length >= this.maxStreamsInUse && this.free.length > 0) {

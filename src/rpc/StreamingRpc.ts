@@ -33,7 +33,7 @@ import * as Streaming from "../msgpackrpc/Streaming.ts"
 import type { MuxError } from "../mux/MuxError.ts"
 import type { MuxStream } from "../mux/MuxSession.ts"
 import { poolClosed, toRpcError } from "./Classify.ts"
-import type { Conn } from "./Conn.ts"
+import type { Conn, Restore } from "./Conn.ts"
 import { RpcError } from "./RpcError.ts"
 import type { State } from "./State.ts"
 import type { Target } from "./Target.ts"
@@ -113,26 +113,32 @@ export class StreamingCall {
     return toRpcError(error, this.target.key, this.method, true)
   }
 
-  /** Opens the stream, sends the header and reads the ack. */
-  readonly open: Effect.Effect<void, RpcError> = Effect.suspend(() => {
-    const header = Streaming.encodeHeader(this.method, this.state.config.protocol.streamingByte)
-    if (header instanceof CodecError) return Effect.fail(toRpcError(header, this.target.key, this.method, false))
-    return this.conn.openStream.pipe(
-      Effect.mapError((error) =>
-        error instanceof RpcError ? error : toRpcError(error, this.target.key, this.method, false)
-      ),
-      Effect.flatMap((stream) => {
-        this.stream = stream
-        return Effect.mapError(stream.write(header), (error) => this.classify(error))
-      }),
-      Effect.andThen(this.next),
-      Effect.flatMap((ack) => {
-        if (ack === endOfStream) return Effect.fail(this.refused("the server closed the stream before its ack"))
-        const error = Streaming.parseAck(ack)
-        if (error instanceof CodecError) return Effect.fail(this.classify(error))
-        return error === "" ? Effect.void : Effect.fail(this.refused(error))
-      })
-    )
+  /**
+   * Opens the stream, sends the header and reads the ack. Run uninterruptibly with the caller's
+   * `restore`: the stream is kept (`this.stream`) before anything can interrupt, so `release`
+   * always gives its slot back; the waits, the write and the ack are interruptible.
+   */
+  open(restore: Restore): Effect.Effect<void, RpcError> {
+    return Effect.suspend(() => {
+      const header = Streaming.encodeHeader(this.method, this.state.config.protocol.streamingByte)
+      if (header instanceof CodecError) return Effect.fail(toRpcError(header, this.target.key, this.method, false))
+      return this.conn.openStream(restore).pipe(
+        Effect.mapError((error) =>
+          error instanceof RpcError ? error : toRpcError(error, this.target.key, this.method, false)
+        ),
+        Effect.flatMap((stream) => {
+          this.stream = stream
+          return restore(Effect.andThen(Effect.mapError(stream.write(header), (error) => this.classify(error)), this.ack))
+        })
+      )
+    })
+  }
+
+  private readonly ack: Effect.Effect<void, RpcError> = Effect.flatMap(Effect.suspend(() => this.next), (ack) => {
+    if (ack === endOfStream) return Effect.fail(this.refused("the server closed the stream before its ack"))
+    const error = Streaming.parseAck(ack)
+    if (error instanceof CodecError) return Effect.fail(this.classify(error))
+    return error === "" ? Effect.void : Effect.fail(this.refused(error))
   })
 
   /** Used after its Scope closed: the stream is gone. */
@@ -278,15 +284,19 @@ export const open = (
       }
       const scope = yield* Effect.scope
       const deadline = state.now() + timeout
+      // Waiting on the race is interruptible (an uninterruptible fiber would not pass an
+      // interruption on to the raced effect, so the open could not be cancelled before its
+      // timeout); the raced effect keeps its own masks.
       const within = <A>(effect: Effect.Effect<A, RpcError>) =>
-        Effect.timeoutOrElse(restore(effect), {
+        restore(Effect.timeoutOrElse(effect, {
           duration: Math.max(0, deadline - state.now()),
           orElse: () => Effect.fail(timedOut(target, method, timeout))
-        })
+        }))
       const conn = yield* within(state.acquire(target))
       conn.markForUse(state.now())
       const call = new StreamingCall(state, target, method, conn)
-      const opened = yield* Effect.exit(within(call.open))
+      // Only the open's waits are interruptible: the stream is kept before anything can stop it.
+      const opened = yield* Effect.exit(within(Effect.uninterruptibleMask((waits) => call.open(waits))))
       if (Exit.isFailure(opened)) {
         // A refused method leaves the stream in step (the server closes it); anything else may not.
         const error = Cause.findErrorOption(opened.cause)

@@ -5,14 +5,17 @@
  * test/interop/streaming.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as StreamingHandler from "../../src/server/StreamingHandler.ts"
 import * as TestService from "../../src/server/TestService.ts"
+import * as TestStreaming from "../../src/server/TestStreaming.ts"
+import { Connector } from "../../src/wire/ByteTransport.ts"
 import * as Listener from "../../src/wire/Listener.ts"
+import * as MemoryTransport from "../../src/wire/MemoryTransport.ts"
 import * as Protocols from "../../src/wire/Protocol.ts"
 import * as Session from "../../src/yamux/Session.ts"
 import { failure, flush, quiet, until } from "../server/helpers.ts"
@@ -51,6 +54,40 @@ const silentServer = Listener.listen({ protocol }, ({ socket }) =>
   }).pipe(Effect.ignore)).pipe(Effect.orDie)
 
 describe("RpcPool streaming RPC", () => {
+
+  it.effect("an open interrupted at any step leaves no stream slot or caller behind", () =>
+    Effect.gen(function*() {
+      const streaming = TestStreaming.make()
+      const server = yield* RpcServer.make({
+        protocol,
+        session: quiet,
+        handlers: { ...TestService.handlers, ...streaming.handlers },
+        streaming: streaming.streaming
+      })
+      const connector: Connector = () =>
+        Effect.gen(function*() {
+          const pair = MemoryTransport.makePair()
+          yield* Effect.forkScoped(server.serveTransport(pair.server, "client:1"))
+          return pair.client
+        })
+      const rpc = yield* pool().pipe(Effect.provideService(Connector, connector))
+      yield* rpc.rpc("server-a:4647", "Status.Ping", {})
+      // Yield every few operations and interrupt after a growing number of the test's own yields:
+      // somewhere between any two steps of the open (the slot taken, the stream handed over, the ack).
+      for (let ops = 2; ops <= 10; ops++) {
+        for (let step = 0; step < 40; step++) {
+          const open = Effect.scoped(rpc.streamingRpc("server-a:4647", "Test.Monitor")).pipe(
+            Effect.provideService(Scheduler.MaxOpsBeforeYield, ops)
+          )
+          const fiber = yield* Effect.forkChild(open)
+          for (let i = 0; i < step; i++) yield* Effect.yieldNow
+          yield* Fiber.interrupt(fiber)
+          const stats = yield* rpc.stats
+          assert.strictEqual(stats.streamsInUse, 0, `yielding every ${ops} operations, interrupted after ${step} yields`)
+          assert.strictEqual(stats.callers, 0, `yielding every ${ops} operations, interrupted after ${step} yields`)
+        }
+      }
+    }))
   it.effect("needs a protocol with a streaming byte: on consul it fails with InvalidOption and dials nothing", () =>
     Effect.gen(function*() {
       const server = yield* serve
