@@ -9,7 +9,7 @@
  * idempotent, discovery off, the first server listed current), for (e): the cost of the cluster's
  * retry loop on calls that succeed.
  *
- * Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms} (plus "error",
+ * Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms, cpuUsPerCall} (plus "error",
  * the first failure, when a call failed, and "retries" and "current" through a cluster); when the server cannot
  * be reached, {"fatal": ...} and exit status 1.
  */
@@ -93,7 +93,11 @@ const phase = (echo: Echo, payloads: ReadonlyArray<Uint8Array>, total: number, d
     )
   })
 
-const summarize = (workers: ReadonlyArray<Worker>, ms: number) => {
+/**
+ * `cpuUs`: the process's user plus system CPU time over the measured phase, in µs; the figure that
+ * stays comparable on a loaded machine, where calls/s does not (bench/go/client reports the same).
+ */
+const summarize = (workers: ReadonlyArray<Worker>, ms: number, cpuUs: number) => {
   let ok = 0
   let failed = 0
   let error: string | undefined
@@ -118,6 +122,7 @@ const summarize = (workers: ReadonlyArray<Worker>, ms: number) => {
     callsPerSec: round((ok + failed) / seconds, 1),
     p50Ms: round(percentile(all, 0.5), 3),
     p99Ms: round(percentile(all, 0.99), 3),
+    cpuUsPerCall: round(cpuUs / Math.max(1, ok + failed), 2),
     ...(error === undefined ? {} : { error })
   }
 }
@@ -130,10 +135,12 @@ const measure = (ping: Effect.Effect<Value, unknown>, echo: Echo) =>
     yield* ping
     const payloads = Array.from({ length: concurrency }, () => randomFillSync(new Uint8Array(size)))
     if (warmup > 0) yield* phase(echo, payloads, 0, performance.now() + warmup)
+    const cpu0 = process.cpuUsage()
     const { workers, ms } = duration > 0
       ? yield* phase(echo, payloads, 0, performance.now() + duration)
       : yield* phase(echo, payloads, calls, 0)
-    return summarize(workers, ms)
+    const cpu = process.cpuUsage(cpu0)
+    return summarize(workers, ms, cpu.user + cpu.system)
   })
 
 const straight = Effect.gen(function*() {

@@ -17,7 +17,7 @@
 //
 //	cd bench/go/client && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../bin/client .
 //
-// Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms} (plus "error",
+// Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms, cpuUsPerCall} (plus "error",
 // the first failure, when a call failed). Exits 1 when the server cannot be reached.
 package main
 
@@ -36,6 +36,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/codec"
@@ -239,17 +240,27 @@ func phase(c *conn, o *options, payloads [][]byte, calls int64, deadline time.Ti
 }
 
 type result struct {
-	Calls       int64   `json:"calls"`
-	OK          int64   `json:"ok"`
-	Failed      int64   `json:"failed"`
-	Seconds     float64 `json:"seconds"`
-	CallsPerSec float64 `json:"callsPerSec"`
-	P50Ms       float64 `json:"p50Ms"`
-	P99Ms       float64 `json:"p99Ms"`
-	Error       string  `json:"error,omitempty"`
+	Calls        int64   `json:"calls"`
+	OK           int64   `json:"ok"`
+	Failed       int64   `json:"failed"`
+	Seconds      float64 `json:"seconds"`
+	CallsPerSec  float64 `json:"callsPerSec"`
+	P50Ms        float64 `json:"p50Ms"`
+	P99Ms        float64 `json:"p99Ms"`
+	CPUUsPerCall float64 `json:"cpuUsPerCall"`
+	Error        string  `json:"error,omitempty"`
 }
 
-func summarize(workers []*worker, elapsed time.Duration) *result {
+// cpuUs is the process's user plus system CPU time so far, in µs (bench/rpc-client.ts reports the same).
+func cpuUs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
+}
+
+func summarize(workers []*worker, elapsed time.Duration, cpu float64) *result {
 	r := &result{Seconds: round(elapsed.Seconds(), 3)}
 	var all []time.Duration
 	for _, w := range workers {
@@ -261,6 +272,9 @@ func summarize(workers []*worker, elapsed time.Duration) *result {
 		all = append(all, w.lat...)
 	}
 	r.Calls = r.OK + r.Failed
+	if r.Calls > 0 {
+		r.CPUUsPerCall = round(cpu/float64(r.Calls), 2)
+	}
 	if s := elapsed.Seconds(); s > 0 {
 		r.CallsPerSec = round(float64(r.Calls)/s, 1)
 	}
@@ -343,12 +357,13 @@ func main() {
 	}
 	var workers []*worker
 	var elapsed time.Duration
+	cpu0 := cpuUs()
 	if o.duration > 0 {
 		workers, elapsed = phase(c, o, payloads, 0, time.Now().Add(o.duration))
 	} else {
 		workers, elapsed = phase(c, o, payloads, o.calls, time.Time{})
 	}
-	b, _ := json.Marshal(summarize(workers, elapsed))
+	b, _ := json.Marshal(summarize(workers, elapsed, cpuUs()-cpu0))
 	fmt.Println(string(b))
 	c.session.Close()
 }
