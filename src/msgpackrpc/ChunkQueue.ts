@@ -107,6 +107,55 @@ export class ChunkQueue {
     return parts
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // Receive mode (`Decoder.receive`): the last chunk may be lent, and is replaced by what keeps its bytes.
+  // ---------------------------------------------------------------------------------------------------------
+
+  /** Replaces the last chunk with `chunk`, which holds the same bytes at the same positions. */
+  replaceLast(chunk: Uint8Array): void {
+    this.chunks[this.chunks.length - 1] = chunk
+  }
+
+  /** The last chunk grew by `added` bytes: `chunk` is its longer view. */
+  extendLast(chunk: Uint8Array, added: number): void {
+    this.chunks[this.chunks.length - 1] = chunk
+    this.endAbs += added
+  }
+
+  /**
+   * The head chunk, the only one left, becomes `unread` (its bytes from `headOffset` on). Positions move
+   * back by the returned count.
+   */
+  replaceHead(unread: Uint8Array): number {
+    const shift = this.headOffset
+    this.chunks[this.first] = unread
+    this.endAbs -= shift
+    this.headOffset = 0
+    return shift
+  }
+
+  /** Copies the buffered bytes into `dest` from offset 0; returns how many. */
+  copyTo(dest: Uint8Array): number {
+    let at = 0
+    for (let i = this.first; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!
+      const part = i === this.first ? c.subarray(this.headOffset) : c
+      dest.set(part, at)
+      at += part.length
+    }
+    return at
+  }
+
+  /** The buffered bytes now live in `chunk` alone (see `copyTo`). Positions move back by the returned count. */
+  collapse(chunk: Uint8Array): number {
+    const shift = this.headOffset
+    this.chunks = [chunk]
+    this.first = 0
+    this.headOffset = 0
+    this.endAbs = chunk.length
+    return shift
+  }
+
   /** Drops `count` whole chunks totalling `bytes`; the value's end is at `offset` in the new head chunk. */
   private consume(count: number, bytes: number, offset: number): void {
     const chunks = this.chunks

@@ -150,8 +150,18 @@ export class MessageReader<H> {
     return this.decoder.bufferedBytes
   }
 
+  /** Receive mode: room held for the part of a large value still to arrive (see `Decoder.reservedBytes`). */
+  get reservedBytes(): number {
+    return this.decoder.reservedBytes
+  }
+
   push(chunk: Uint8Array): void {
     this.decoder.push(chunk)
+  }
+
+  /** Receive mode: a lent chunk, copied as `Decoder.receive` says; true when it all went into a large value. */
+  receive(lent: Uint8Array): boolean {
+    return this.decoder.receive(lent)
   }
 
   /** The next complete message, `undefined` when more input is needed, or the stream's error. */

@@ -19,6 +19,14 @@
  * each header and before anything is built, so a few bytes that declare millions of elements fail with
  * `TooLarge` at once (see `DecoderOptions`).
  *
+ * **Receive mode** (`receive`, what the RPC pool and server use): chunks are lent (a socket's reused read
+ * buffer), so the decoder copies what it keeps, once. A small value that arrives whole is decoded at once,
+ * straight from the lent bytes, copying nothing. A value whose headers declare at least
+ * {@link AssembleBytes} (a large string or byte array) is assembled straight into a buffer of its size: one
+ * allocation per large value, none per read, and the reader then hands out its payload as a view of that
+ * buffer. Anything else left over (a value cut by a read) is copied into a small carry. The budget is charged
+ * exactly as with `push`, at the headers, before any of this is allocated.
+ *
  * This module is the public face of the decoder: it re-exports the value model and the options.
  *
  * @since 0.1.0
@@ -47,6 +55,34 @@ export type { Value } from "./Value.ts"
 const EMPTY = new Uint8Array(0)
 
 /**
+ * Receive mode: a value whose headers declare at least this many bytes (16 KiB) is assembled straight into a
+ * buffer of its size; smaller ones that a read cuts go to a small carry.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const AssembleBytes = 16 * 1024
+
+/** Room past a large value's declared bytes for the small fields after them (a reply's Seq, a note). */
+const AssembleSlack = 1024
+
+/** A large value's bytes already kept in the carry are copied into its buffer up to this many. */
+const RecopyBytes = 64 * 1024
+
+/**
+ * A copy of lent bytes; small ones come from Node's shared pool, so a small carry costs no ArrayBuffer. A plain
+ * `Uint8Array` view (not a `Buffer`), as every byte array the decoder hands out is.
+ */
+const keep = (lent: Uint8Array): Uint8Array => {
+  const copy = Buffer.allocUnsafe(lent.length)
+  copy.set(lent)
+  return new Uint8Array(copy.buffer, copy.byteOffset, copy.length)
+}
+
+/** `n` bytes, not zeroed (every byte handed out is written first), as a plain `Uint8Array`. */
+const uninitialized = (n: number): Uint8Array => new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
+
+/**
  * Incremental decoder for one byte stream. `push` chunks as they arrive, then call `next` until it returns
  * `undefined`:
  *
@@ -63,8 +99,8 @@ const EMPTY = new Uint8Array(0)
  * **Gotchas**
  * - The decoder keeps a reference to each pushed chunk until it has been decoded: do not reuse or mutate a
  *   chunk's memory after pushing it.
- * - Errors are sticky: after the first `CodecError`, `next` and `end` keep returning it and `push` is ignored.
- *   The stream is desynchronised and should be closed.
+ * - Errors are sticky: after the first `CodecError`, `next` and `end` keep returning it and `push` is ignored
+ *   (values decoded before it, in receive mode, come first). The stream is desynchronised and should be closed.
  * - One instance per stream; instances are cheap.
  *
  * @category constructors
@@ -80,6 +116,19 @@ export class Decoder {
   private overflow: CodecError | undefined = undefined
   /** The value `step` is decoding a slice at a time. */
   private sliced: SlicedReader | undefined = undefined
+  /** The end of the value at the head, once the scanner found it (its cost is then `scanner.cost`). */
+  private found = -1
+
+  /** Receive mode: chunks are the decoder's own copies, but for `lent` while `receive` runs. */
+  private receiving = false
+  private lent: Uint8Array | undefined = undefined
+  /** Values `receive` decoded at once, in order, and their sizes on the wire. */
+  private ready: Array<Value> = []
+  private readySizes: Array<number> = []
+  private readyBytes = 0
+  /** The buffer a large value is being assembled into (the input's last chunk is a view of it). */
+  private assembly: Uint8Array | undefined = undefined
+  private assembled = 0
 
   constructor(options?: DecoderOptions) {
     this.limits = limitsOf(options)
@@ -88,7 +137,15 @@ export class Decoder {
 
   /** Bytes pushed and not yet returned as values. */
   get bufferedBytes(): number {
-    return this.input.bufferedBytes
+    return this.input.bufferedBytes + this.readyBytes
+  }
+
+  /**
+   * Receive mode: bytes allocated for the part of a large value that has not arrived yet (the value is
+   * assembled in a buffer of its declared size). A server charges them to its budget with the bytes.
+   */
+  get reservedBytes(): number {
+    return this.assembly === undefined ? 0 : this.assembly.length - this.assembled
   }
 
   /** True while `step` has returned `Yield` for a value it has not finished. */
@@ -105,13 +162,103 @@ export class Decoder {
   push(chunk: Uint8Array): void {
     if (this.failure !== undefined || this.overflow !== undefined || this.ended || chunk.length === 0) return
     if (this.input.bufferedBytes + chunk.length > this.limits.maxBufferedBytes) {
-      this.overflow = new CodecError({
-        reason: "TooLarge",
-        message: `buffered input would exceed maxBufferedBytes (${this.limits.maxBufferedBytes})`
-      })
+      this.overflow = this.overflowError()
       return
     }
     this.input.push(chunk)
+  }
+
+  /**
+   * Receive mode: appends a lent chunk, valid only during this call, and copies what is kept of it (see the
+   * module's doc). Returns true when all of it went into a large value being assembled: bytes the caller
+   * may count as consumed at once. Use `receive` or `push` on one decoder, not both.
+   */
+  receive(lent: Uint8Array): boolean {
+    if (this.failure !== undefined || this.overflow !== undefined || this.ended || lent.length === 0) return false
+    this.receiving = true
+    if (this.bufferedBytes + this.reservedBytes + lent.length > this.limits.maxBufferedBytes) {
+      this.overflow = this.overflowError()
+      return false
+    }
+    let rest = lent
+    const assembly = this.assembly
+    if (assembly !== undefined) {
+      const n = Math.min(lent.length, assembly.length - this.assembled)
+      assembly.set(n === lent.length ? lent : lent.subarray(0, n), this.assembled)
+      this.assembled += n
+      this.input.extendLast(assembly.subarray(0, this.assembled), n)
+      // The scanner may have stepped past the end of the chunk that just grew: it finds its place again.
+      this.scanner.rebase(0, this.input)
+      if (this.assembled === assembly.length) this.assembly = undefined
+      if (n === lent.length) return true
+      rest = lent.subarray(n)
+    }
+    this.input.push(rest)
+    this.lent = rest
+    try {
+      for (;;) {
+        const end = this.find()
+        if (typeof end !== "number") {
+          if (end === undefined) break
+          return false
+        }
+        const size = end - this.input.headOffset
+        // A large complete value is left to `step`, which decodes it in slices.
+        if (size + this.scanner.cost > this.limits.sliceBytes) break
+        const v = this.read(end)
+        if (v instanceof CodecError) return false
+        this.ready.push(v)
+        this.readySizes.push(size)
+        this.readyBytes += size
+        if (this.input.bufferedBytes === 0) return false
+      }
+      this.keepRest(rest)
+    } finally {
+      this.lent = undefined
+    }
+    return false
+  }
+
+  /** The end of `rest`, the last chunk, is kept past `receive`: assembled, or copied into a carry. */
+  private keepRest(rest: Uint8Array): void {
+    const input = this.input
+    const known = this.found < 0 ? this.scanner.knownEnd : -1
+    if (known - input.headOffset >= AssembleBytes) {
+      const restAt = input.endAbs - rest.length
+      if (restAt - input.headOffset <= RecopyBytes) {
+        // From the value's first byte, so the whole value ends up in one buffer.
+        const assembly = uninitialized(known - input.headOffset + AssembleSlack)
+        const n = input.copyTo(assembly)
+        this.rebase(input.collapse(assembly.subarray(0, n)))
+        this.assembly = assembly
+        this.assembled = n
+      } else {
+        const assembly = uninitialized(known - restAt + AssembleSlack)
+        assembly.set(rest)
+        input.replaceLast(assembly.subarray(0, rest.length))
+        this.assembly = assembly
+        this.assembled = rest.length
+      }
+      return
+    }
+    if (input.first === input.chunks.length - 1) {
+      this.rebase(input.replaceHead(keep(rest.subarray(input.headOffset))))
+    } else {
+      input.replaceLast(keep(rest))
+    }
+  }
+
+  private rebase(shift: number): void {
+    if (shift === 0) return
+    this.scanner.rebase(shift, this.input)
+    if (this.found >= 0) this.found -= shift
+  }
+
+  /** The oldest value `receive` decoded at once. */
+  private takeReady(): Value {
+    const v = this.ready.shift()!
+    this.readyBytes -= this.readySizes.shift()!
+    return v
   }
 
   /**
@@ -120,6 +267,7 @@ export class Decoder {
    */
   next(): Value | undefined | CodecError {
     if (this.sliced !== undefined) return this.resume(Infinity) as Value | CodecError
+    if (this.ready.length > 0) return this.takeReady()
     const end = this.find()
     return typeof end === "number" ? this.read(end) : end
   }
@@ -139,17 +287,23 @@ export class Decoder {
    */
   step(): Value | undefined | CodecError | typeof Yield {
     if (this.sliced !== undefined) return this.resume(this.limits.sliceBytes)
+    if (this.ready.length > 0) return this.takeReady()
     const end = this.find()
     if (typeof end !== "number") return end
     if (end - this.input.headOffset + this.scanner.cost <= this.limits.sliceBytes) return this.read(end)
+    this.found = -1
+    this.assembly = undefined
     this.sliced = new SlicedReader()
-    this.sliced.start(this.input.takeParts(end), this.limits.maxDecodedBytes - this.scanner.cost)
+    // In receive mode (outside `receive`) every chunk is the decoder's own copy: a large value's payload is
+    // handed out as a view of the buffer it was assembled in.
+    this.sliced.start(this.input.takeParts(end), this.limits.maxDecodedBytes - this.scanner.cost, this.receiving)
     return this.resume(this.limits.sliceBytes)
   }
 
   /** The end of the next value, once it is all buffered; else what `next` returns. */
   private find(): number | undefined | CodecError {
     if (this.failure !== undefined) return this.failure
+    if (this.found >= 0) return this.found
     const input = this.input
     if (input.bufferedBytes === 0) return this.overflow !== undefined ? this.fail(this.overflow) : undefined
     let end: number
@@ -158,7 +312,7 @@ export class Decoder {
     } catch (e) {
       return this.fail(e)
     }
-    if (end >= 0) return end
+    if (end >= 0) return (this.found = end)
     if (this.overflow !== undefined) return this.fail(this.overflow)
     return this.ended ? this.fail(this.truncated()) : undefined
   }
@@ -166,7 +320,12 @@ export class Decoder {
   /** Decodes the value that ends at `end` at once. */
   private read(end: number): Value | CodecError {
     const input = this.input
-    const owned = input.take(end)
+    this.found = -1
+    // The value at the head is complete: whatever was being assembled is done (its chunk stays as it is).
+    this.assembly = undefined
+    // In receive mode every chunk is the decoder's own copy, but the lent one.
+    const head = input.chunks[input.first]
+    const owned = input.take(end) || (this.receiving && head !== this.lent)
     try {
       return sharedReader.read(input.taken, owned, this.limits.maxDecodedBytes - this.scanner.cost)
     } catch (e) {
@@ -195,12 +354,20 @@ export class Decoder {
     this.ended = true
     if (this.failure !== undefined) return this.failure
     if (this.input.bufferedBytes === 0) return this.overflow !== undefined ? this.fail(this.overflow) : undefined
+    if (this.found >= 0) return undefined
     try {
       if (this.scanner.scan(this.input) >= 0) return undefined
     } catch (e) {
       return this.fail(e)
     }
     return this.fail(this.overflow ?? this.truncated())
+  }
+
+  private overflowError(): CodecError {
+    return new CodecError({
+      reason: "TooLarge",
+      message: `buffered input would exceed maxBufferedBytes (${this.limits.maxBufferedBytes})`
+    })
   }
 
   private truncated(): CodecError {
@@ -214,6 +381,8 @@ export class Decoder {
     if (!(e instanceof CodecError)) throw e
     this.failure = e
     this.sliced = undefined
+    this.found = -1
+    this.assembly = undefined
     this.input.clear()
     return e
   }

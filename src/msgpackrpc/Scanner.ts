@@ -49,6 +49,23 @@ export class Scanner {
   }
 
   /**
+   * While a value is partly scanned: the least absolute position its end can be at (every item still
+   * pending is at least one byte), which a declared string or byte array makes exact up to its end;
+   * otherwise -1.
+   */
+  get knownEnd(): number {
+    return this.scanning ? this.scanPos + this.pendingItems : -1
+  }
+
+  /** The input's chunks were rebuilt and its positions moved back by `shift`: find the saved position again. */
+  rebase(shift: number, input: ChunkQueue): void {
+    if (!this.scanning) return
+    this.scanPos -= shift
+    this.scanChunk = input.first
+    this.scanChunkStart = 0
+  }
+
+  /**
    * The absolute end of the value starting at `input.headOffset`, or -1 when the buffered input does not
    * hold all of it yet (the progress is saved). Throws `CodecError` for framing errors and broken limits.
    */

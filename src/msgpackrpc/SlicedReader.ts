@@ -46,14 +46,15 @@ export class SlicedReader extends ValueReader {
 
   /**
    * Prepares to decode the value held by `parts`, the views of the pushed chunks it lies in, in order;
-   * `allowance` as for `ValueReader.read`.
+   * `allowance` as for `ValueReader.read`; `owned` when the chunks are the decoder's own (receive mode), so
+   * that a value in one chunk may share it.
    */
-  start(parts: ReadonlyArray<Uint8Array>, allowance: number): void {
+  start(parts: ReadonlyArray<Uint8Array>, allowance: number, owned = false): void {
     this.frames.length = 0
     this.frames.push({ out: this.root, map: false, n: 1, i: 0 })
     if (parts.length === 1) {
       this.parts = []
-      this.load(parts[0]!, false, allowance)
+      this.load(parts[0]!, owned, allowance)
       return
     }
     this.parts = parts

@@ -67,6 +67,9 @@ export class StreamClient {
     this.reader = new ResponseReader(options)
   }
 
+  /** The stream's receive mode while a reply is awaited: bytes go straight to the reader, copied once. */
+  private readonly sink = (lent: Uint8Array): boolean => this.reader.receive(lent)
+
   /**
    * Calls `method` with `args` and returns the decoded reply body. Fails with
    * `CodecError` before anything is written if `args` cannot be encoded.
@@ -87,6 +90,9 @@ export class StreamClient {
         parts[0] = prefixed
         this.prefix = undefined
       }
+      // Receiving only while a call waits for its reply (until `reply` has it, or the stream is discarded):
+      // between calls, stray bytes stay in the stream, within its window, and make it not `reusable`.
+      this.stream.receiveInto(this.sink)
       return Effect.flatMap(this.writeParts(parts, 0), () => {
         this.sent = true
         return this.reply(method, seq)
@@ -116,23 +122,22 @@ export class StreamClient {
     // A large reply: let other fibers and the event loop run between slices of its decoding.
     if (message === Yield) return Effect.flatMap(Effect.yieldNow, () => this.reply(method, seq))
     if (message === undefined) {
-      return Effect.flatMap(this.stream.read, (chunk) => {
-        if (chunk === undefined) {
-          return Effect.fail(
+      return Effect.flatMap(this.stream.received, (more) =>
+        more
+          ? this.reply(method, seq)
+          : Effect.fail(
             new MuxError({ reason: "StreamClosed", address: "", detail: `EOF before the reply to ${method}` })
-          )
-        }
-        this.reader.push(chunk)
-        return this.reply(method, seq)
-      })
+          ))
     }
     if (message instanceof CodecError) return Effect.fail(message)
+    this.stream.receiveInto(undefined)
     // Go's client trusts the order; we check, as a reply for another call means the stream is out of step.
     const replySeq = message.header.Seq
     if (replySeq !== seq) {
       if (replySeq === this.lastSeq) {
         // The previous call's reply again: it answers nothing we wait for. Skip it, keep reading for ours.
         this.outOfStep = true
+        this.stream.receiveInto(this.sink)
         return this.reply(method, seq)
       }
       this.outOfStep = true

@@ -22,6 +22,24 @@ export interface MuxStream {
   write(data: Uint8Array): Effect.Effect<void, MuxError>
   /** The next chunk, or `undefined` at EOF. */
   readonly read: Effect.Effect<Uint8Array | undefined, MuxError>
+  /**
+   * Receive mode, for a consumer that assembles what it reads (the msgpack
+   * decoder): from now on each piece that arrives is handed to `sink` at once,
+   * lent for the call (the sink copies what it keeps), instead of being
+   * buffered for `read`; pieces buffered before are handed over first.
+   * `sink` returns true when it took the piece for a value it is waiting on:
+   * the piece then counts as read at once, and the peer's window reopens
+   * without waiting for the consumer's fiber. Otherwise it counts as read at
+   * the next `received`, so a consumer that does not ask holds at most one
+   * window. `undefined` leaves receive mode, and counts what the sink took
+   * as read.
+   */
+  receiveInto(sink: ((lent: Uint8Array) => boolean) | undefined): void
+  /**
+   * Receive mode's `read`: waits until pieces went to the sink since the last
+   * call (true) or the peer half-closed (false), and counts them as read.
+   */
+  readonly received: Effect.Effect<boolean, MuxError>
   /** Half-closes (FIN). Idempotent. */
   readonly close: Effect.Effect<void>
   /** Resets (RST) and discards the stream. Idempotent. */

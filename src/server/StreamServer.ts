@@ -100,8 +100,10 @@ export class StreamServer {
   private readonly origin: Origin
   private readonly stream: MuxStream
   private readonly reader: RequestReader
-  /** Bytes this stream has taken from the budget. */
+  /** Bytes this stream has taken from the budget: what arrived, and the room reserved for a large request. */
   private held = 0
+  /** Bytes were refused (over a budget): the stream is to be reset. */
+  private refused = false
 
   constructor(shared: Shared, origin: Origin, stream: MuxStream) {
     this.shared = shared
@@ -140,7 +142,10 @@ export class StreamServer {
           return yield* new StreamingServer(shared, this.origin, stream).serve(first.subarray(1))
         }
         if (first[0] !== shared.streamByte) return yield* Effect.fail(broken)
-        if (first.length > 1 && !this.push(first.subarray(1))) return yield* Effect.fail(broken)
+        stream.receiveInto(this.sink)
+        if (first.length > 1) this.sink(first.subarray(1))
+      } else {
+        stream.receiveInto(this.sink)
       }
       for (;;) {
         const request = yield* this.nextRequest()
@@ -165,29 +170,46 @@ export class StreamServer {
     if (request === Yield) return Effect.flatMap(Effect.yieldNow, () => this.nextRequest())
     if (request instanceof CodecError) return Effect.fail(request)
     if (request !== undefined) return Effect.succeed(request)
-    return Effect.flatMap(this.stream.read, this.onChunk)
+    if (this.refused) return Effect.fail(broken)
+    return Effect.flatMap(this.stream.received, this.onReceived)
   }
 
-  private readonly onChunk = (chunk: Uint8Array | undefined): Effect.Effect<Request | undefined, unknown> => {
-    if (chunk !== undefined) return this.push(chunk) ? this.nextRequest() : Effect.fail(broken)
+  private readonly onReceived = (more: boolean): Effect.Effect<Request | undefined, unknown> => {
+    if (more) return this.nextRequest()
     const truncated = this.reader.end()
     return truncated === undefined && this.reader.bufferedBytes === 0 ? Effect.succeed(undefined) : Effect.fail(truncated)
   }
 
-  /** Feeds the reader; false (nothing fed) when the bytes would pass a budget. */
-  private push(chunk: Uint8Array): boolean {
-    if (!this.origin.budget.take(chunk.length)) {
-      this.shared.counters.overBudget++
-      return false
-    }
-    this.held += chunk.length
-    this.reader.push(chunk)
-    return true
+  /**
+   * The stream's receive sink: requests are read as they arrive, straight into the reader (copied once,
+   * large ones into their buffer). It charges the budget first for a piece's bytes and then for any room the
+   * reader reserved for a large request, and refuses past a budget (the stream is then reset).
+   */
+  private readonly sink = (lent: Uint8Array): boolean => {
+    if (this.refused) return false
+    const budget = this.origin.budget
+    // Bytes that fill room already reserved (and charged) for a large request cost nothing more.
+    const reserved = this.reader.reservedBytes
+    const fill = Math.min(lent.length, reserved)
+    if (!budget.take(lent.length - fill)) return this.refuse()
+    this.held += lent.length - fill
+    const consumed = this.reader.receive(lent)
+    const grown = this.reader.reservedBytes - (reserved - fill)
+    if (grown > 0 && !budget.take(grown)) return this.refuse()
+    if (grown < 0) budget.give(-grown)
+    this.held += grown
+    return consumed
   }
 
-  /** The request is answered: its bytes go back, what is buffered of the next one stays taken. */
+  private refuse(): false {
+    this.shared.counters.overBudget++
+    this.refused = true
+    return false
+  }
+
+  /** The request is answered: its bytes go back, what is held of the next one stays taken. */
   private answered(): void {
-    const keep = this.reader.bufferedBytes
+    const keep = this.reader.bufferedBytes + this.reader.reservedBytes
     this.origin.budget.give(this.held - keep)
     this.held = keep
   }

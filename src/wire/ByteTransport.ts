@@ -30,7 +30,9 @@ import type { TransportError } from "./TransportError.ts"
  * A connected, ordered, reliable byte pipe, as a yamux session uses it.
  *
  * **Contract** (what `net.Socket` does, and what other implementations must do)
- * - `data` delivers bytes in order; the listener may keep the chunk.
+ * - `data` delivers bytes in order. The chunk is lent: it is valid only until
+ *   the listener returns (a socket reading into one reused buffer,
+ *   `LentReads.ts`), so a listener copies what it keeps.
  * - `write` queues a chunk and never throws; the caller does not modify the
  *   chunk afterwards. Its return value (false past a high-water mark) is not
  *   used: the session reads `writableLength`, and waits for `drain`.

@@ -16,6 +16,7 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import { Duration, Effect, Scope } from "effect"
 import type { Protocol } from "./Protocol.ts"
+import * as LentReads from "./LentReads.ts"
 import { consul } from "./Protocol.ts"
 import { pem } from "./Tls.ts"
 import type { ServerTls } from "./Tls.ts"
@@ -61,7 +62,10 @@ export interface ListenOptions {
 }
 
 export interface Accepted {
-  /** Plain or TLS socket, positioned after the preamble. */
+  /**
+   * Plain or TLS socket, positioned after the preamble. A plaintext one reads
+   * into one reused buffer and lends its `data` chunks (`LentReads.ts`).
+   */
   readonly socket: net.Socket
   readonly remoteAddress: string
 }
@@ -270,7 +274,9 @@ export const listen = (
     )
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, keepAlive: true })
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    const serve = (raw: net.Socket) => {
+    const serve = (accepted: net.Socket) => {
+      // Nothing has been read yet (pauseOnConnect): a plaintext-only server reads into one reused buffer.
+      const raw = secured === undefined ? LentReads.adopt(accepted) : accepted
       raw.on("error", ignore)
       const remoteAddress = formatAddress(raw.remoteAddress ?? "?", raw.remotePort ?? 0)
       const ip = clientIp(raw.remoteAddress)

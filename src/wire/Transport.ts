@@ -19,6 +19,7 @@ import * as tls from "node:tls"
 import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import type { Protocol } from "./Protocol.ts"
+import * as LentReads from "./LentReads.ts"
 import { consul } from "./Protocol.ts"
 import { pem } from "./Tls.ts"
 import type { ClientTls } from "./Tls.ts"
@@ -57,7 +58,9 @@ const ignore = (): void => {}
 const connect = (options: DialOptions, address: string): Effect.Effect<net.Socket, TransportError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<net.Socket, TransportError>((resume) => {
-      const socket = net.createConnection({ host: options.host, port: options.port, noDelay: true, keepAlive: true })
+      const target = { host: options.host, port: options.port, noDelay: true, keepAlive: true }
+      // Plaintext reads land in one reused buffer (LentReads.ts); TLS keeps Node's own reads.
+      const socket = options.tls === undefined ? LentReads.connect(target) : net.createConnection(target)
       socket.on("error", ignore)
       const onError = (cause: Error) =>
         resume(Effect.fail(new TransportError({ reason: "DialFailed", address, detail: cause.message, cause })))
@@ -166,7 +169,8 @@ const upgrade = (
  *
  * **Details**
  * TCP keepalive and `noDelay` are on, as in Consul's `dial`. The dial timeout
- * covers connect, TLS handshake and preamble together.
+ * covers connect, TLS handshake and preamble together. A plaintext socket
+ * reads into one reused buffer and lends its `data` chunks (`LentReads.ts`).
  *
  * @category constructors
  */

@@ -8,7 +8,8 @@
  * **Details**
  * The frame loop runs synchronously in the transport's `data` callback: frames
  * are decoded in place (see `Frame.ts`) and handed to streams, which wake the
- * one fiber parked on them. Writes are queued and flushed once per microtask
+ * one fiber parked on them. A chunk is lent (it may be the socket's reused read
+ * buffer), so a stream copies what it keeps, once. Writes are queued and flushed once per microtask
  * under `cork`, so many frames written in one scheduler turn leave in one
  * `writev`. Memory is bounded by the per-stream windows, the stream limit, the
  * accept backlog and the write-buffer limit; a peer that breaks any of them

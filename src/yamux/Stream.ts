@@ -35,6 +35,13 @@ export type StreamState =
   | "Closed"
   | "Reset"
 
+/** A copy of lent bytes; small ones come from Node's shared pool, so a small piece costs no ArrayBuffer. */
+const keep = (lent: Uint8Array): Uint8Array => {
+  const copy = Buffer.allocUnsafe(lent.length)
+  copy.set(lent)
+  return copy
+}
+
 /** Payloads up to this size are copied next to their header so a small frame is one buffer. */
 const coalesceLimit = 16 * 1024
 
@@ -65,6 +72,11 @@ export class Stream implements MuxStream {
    * update computed while a frame is half-received must not grant them again.
    */
   private inflight = 0
+
+  /** Receive mode: where arriving bytes go instead of `chunks` (see `receiveInto`). */
+  private sink: ((lent: Uint8Array) => boolean) | undefined = undefined
+  /** Receive mode: bytes went to the sink since the last `received`. */
+  private arrived = false
 
   /** The one parked reader or writer; a stream carries one call at a time. */
   private readWaiter: (() => void) | undefined = undefined
@@ -150,13 +162,28 @@ export class Stream implements MuxStream {
     return true
   }
 
-  /** A piece of Data frame body, already counted by `reserve`. */
+  /**
+   * A piece of Data frame body, already counted by `reserve`. The piece is lent
+   * (the socket's reused read buffer): the sink copies what it keeps, and
+   * `read`'s buffer keeps a copy.
+   */
   deliver(piece: Uint8Array): void {
     this.inflight -= piece.length
     // A FIN may ride on the frame that carries the last data, so Closed still buffers.
     if (this.state === "Reset") return
-    this.chunks.push(piece)
-    this.buffered += piece.length
+    const sink = this.sink
+    if (sink === undefined) {
+      this.chunks.push(keep(piece))
+      this.buffered += piece.length
+    } else if (sink(piece)) {
+      // Taken for a value the consumer is waiting on: read already, so the window reopens
+      // now, not when the consumer's fiber next runs (Go grants at half the window).
+      this.arrived = true
+      this.sendWindowUpdate(0)
+    } else {
+      this.arrived = true
+      this.buffered += piece.length
+    }
     this.wakeReader()
   }
 
@@ -173,7 +200,48 @@ export class Stream implements MuxStream {
   readonly read: Effect.Effect<Uint8Array | undefined, MuxError> = Effect.suspend(() => this.readNow())
 
   private readNow(): Effect.Effect<Uint8Array | undefined, MuxError> {
-    if (this.buffered > 0) return Effect.succeed(this.take())
+    if (this.head < this.chunks.length) return Effect.succeed(this.take())
+    const ended = this.ended()
+    return ended !== undefined ? ended as Effect.Effect<undefined, MuxError> : Effect.flatMap(this.parkReader, () => this.readNow())
+  }
+
+  receiveInto(sink: ((lent: Uint8Array) => boolean) | undefined): void {
+    if (sink === undefined && this.sink !== undefined) {
+      // What the sink took is the consumer's now: read.
+      this.arrived = false
+      if (this.buffered > 0) {
+        this.buffered = 0
+        this.sendWindowUpdate(0)
+      }
+    }
+    this.sink = sink
+    if (sink === undefined || this.chunks.length === 0) return
+    // Bytes that arrived before: the sink gets them first, still unread until `received`.
+    for (let i = this.head; i < this.chunks.length; i++) sink(this.chunks[i]!)
+    this.chunks.length = 0
+    this.head = 0
+    this.arrived = true
+  }
+
+  readonly received: Effect.Effect<boolean, MuxError> = Effect.suspend(() => this.receivedNow())
+
+  private receivedNow(): Effect.Effect<boolean, MuxError> {
+    if (this.arrived) {
+      this.arrived = false
+      if (this.buffered > 0) {
+        this.buffered = 0
+        this.sendWindowUpdate(0)
+      }
+      return Effect.succeed(true)
+    }
+    const ended = this.ended()
+    return ended !== undefined
+      ? Effect.as(ended, false)
+      : Effect.flatMap(this.parkReader, () => this.receivedNow())
+  }
+
+  /** With nothing to read: EOF (`undefined`) or the failure, else `undefined` to wait. */
+  private ended(): Effect.Effect<undefined, MuxError> | undefined {
     switch (this.state) {
       case "RemoteClose":
       case "Closed":
@@ -181,17 +249,15 @@ export class Stream implements MuxStream {
       case "Reset":
         return Effect.fail(this.error("StreamReset"))
     }
-    if (this.sessionError !== undefined) return Effect.fail(this.sessionError)
-    return Effect.flatMap(
-      Effect.callback<void>((resume) => {
-        this.readWaiter = () => resume(Effect.void)
-        return Effect.sync(() => {
-          this.readWaiter = undefined
-        })
-      }),
-      () => this.readNow()
-    )
+    return this.sessionError !== undefined ? Effect.fail(this.sessionError) : undefined
   }
+
+  private readonly parkReader: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    this.readWaiter = () => resume(Effect.void)
+    return Effect.sync(() => {
+      this.readWaiter = undefined
+    })
+  })
 
   private take(): Uint8Array {
     const chunk = this.chunks[this.head]!
