@@ -12,7 +12,7 @@ import { rawClient, until } from "./fixtures.ts"
 
 /**
  * A server that writes `chunks` to each client, one per turn of the event loop, then closes; with `afterByte`,
- * only once the client has sent a byte (so the client listens before anything arrives).
+ * only once the client has sent two bytes (so the client listens before anything arrives).
  */
 const writingServer = (chunks: ReadonlyArray<Uint8Array>, afterByte = false) =>
   Effect.acquireRelease(
@@ -25,8 +25,16 @@ const writingServer = (chunks: ReadonlyArray<Uint8Array>, afterByte = false) =>
             if (i === chunks.length) return void socket.end()
             socket.write(chunks[i++]!, () => setImmediate(next))
           }
-          if (afterByte) socket.once("data", next)
-          else next()
+          if (!afterByte) return next()
+          // Two bytes: a dialed client's preamble, then the byte that says it listens.
+          let got = 0
+          const onData = (chunk: Buffer) => {
+            got += chunk.length
+            if (got < 2) return
+            socket.off("data", onData)
+            next()
+          }
+          socket.on("data", onData)
         })
         server.listen(0, "127.0.0.1", () => resolve(server))
       })
@@ -84,7 +92,7 @@ describe("LentReads", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => lent.destroy()))
       lent.on("data", (chunk: Uint8Array) => buffers.add(chunk.buffer))
       lent.on("end", () => ended++)
-      lent.write(Uint8Array.of(0))
+      lent.write(Uint8Array.of(0, 0))
       const dialed = yield* Transport.dial({ host: "127.0.0.1", port })
       dialed.on("data", (chunk: Uint8Array) => buffers.add(chunk.buffer))
       dialed.on("end", () => ended++)
