@@ -122,9 +122,10 @@ export class Decoder {
   /** Receive mode: chunks are the decoder's own copies, but for `lent` while `receive` runs. */
   private receiving = false
   private lent: Uint8Array | undefined = undefined
-  /** Values `receive` decoded at once, in order, and their sizes on the wire. */
-  private ready: Array<Value> = []
-  private readySizes: Array<number> = []
+  /** Values `receive` decoded at once, in order from `readyHead`, and their sizes on the wire. */
+  private readonly ready: Array<Value> = []
+  private readonly readySizes: Array<number> = []
+  private readyHead = 0
   private readyBytes = 0
   /** The buffer a large value is being assembled into (the input's last chunk is a view of it). */
   private assembly: Uint8Array | undefined = undefined
@@ -254,10 +255,19 @@ export class Decoder {
     if (this.found >= 0) this.found -= shift
   }
 
-  /** The oldest value `receive` decoded at once. */
+  /** The oldest value `receive` decoded at once (a head index: no `shift` per value). */
   private takeReady(): Value {
-    const v = this.ready.shift()!
-    this.readyBytes -= this.readySizes.shift()!
+    const i = this.readyHead
+    const v = this.ready[i]!
+    this.readyBytes -= this.readySizes[i]!
+    if (i + 1 === this.ready.length) {
+      this.ready.length = 0
+      this.readySizes.length = 0
+      this.readyHead = 0
+    } else {
+      this.ready[i] = null
+      this.readyHead = i + 1
+    }
     return v
   }
 
@@ -267,7 +277,7 @@ export class Decoder {
    */
   next(): Value | undefined | CodecError {
     if (this.sliced !== undefined) return this.resume(Infinity) as Value | CodecError
-    if (this.ready.length > 0) return this.takeReady()
+    if (this.readyHead < this.ready.length) return this.takeReady()
     const end = this.find()
     return typeof end === "number" ? this.read(end) : end
   }
@@ -287,7 +297,7 @@ export class Decoder {
    */
   step(): Value | undefined | CodecError | typeof Yield {
     if (this.sliced !== undefined) return this.resume(this.limits.sliceBytes)
-    if (this.ready.length > 0) return this.takeReady()
+    if (this.readyHead < this.ready.length) return this.takeReady()
     const end = this.find()
     if (typeof end !== "number") return end
     if (end - this.input.headOffset + this.scanner.cost <= this.limits.sliceBytes) return this.read(end)
