@@ -26,13 +26,25 @@ export interface WriterHost {
   fail(reason: MuxErrorReason, detail: string): void
 }
 
+/** Frames are encoded into slabs of this size; a slab is never written again once handed on. */
+const SlabBytes = 64 * 1024
+
 export class Writer {
   private readonly transport: ByteTransport
   private readonly maxWriteBuffer: number
   private readonly writeTimeout: Duration.Duration
   private readonly host: WriterHost
+  /** What the next flush writes, in order: closed regions of slabs, and large payloads as they are. */
   private out: Array<Uint8Array> = []
   private outBytes = 0
+  /**
+   * Headers and small payloads are encoded one after another into the slab, so that a flush of many
+   * small frames is one buffer and one write, not a buffer and a write per frame. `[start, pos)` is the
+   * region the next flush takes.
+   */
+  private slab = new Uint8Array(0)
+  private start = 0
+  private pos = 0
   private flushScheduled = false
   private readonly drainWaiters: Array<() => void> = []
   private closedError: MuxError | undefined = undefined
@@ -73,7 +85,7 @@ export class Writer {
     )
   }
 
-  /** Queues a frame; `coalesce` copies a small payload next to its header so the frame is one buffer. */
+  /** Queues a frame; `coalesce` copies a small payload next to its header, into the slab. */
   sendFrame(
     type: number,
     flags: number,
@@ -83,34 +95,41 @@ export class Writer {
     coalesce: boolean
   ): void {
     if (this.closedError !== undefined) return
-    if (payload === undefined || payload.length === 0) {
-      const buf = Buffer.allocUnsafe(headerSize)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      this.enqueue(buf)
-    } else if (coalesce) {
-      const buf = Buffer.allocUnsafe(headerSize + payload.length)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      buf.set(payload, headerSize)
-      this.enqueue(buf)
-    } else {
-      const buf = Buffer.allocUnsafe(headerSize)
-      encodeHeaderInto(buf, 0, type, flags, streamId, length)
-      this.enqueue(buf)
-      this.enqueue(payload)
+    const small = payload !== undefined && coalesce ? payload.length : 0
+    const n = headerSize + small
+    if (this.pos + n > this.slab.length) this.nextSlab(n)
+    const slab = this.slab
+    encodeHeaderInto(slab, this.pos, type, flags, streamId, length)
+    if (small > 0) slab.set(payload!, this.pos + headerSize)
+    this.pos += n
+    this.outBytes += n
+    if (payload !== undefined && !coalesce && payload.length > 0) {
+      // A large payload goes out as it is, after the region that holds its header.
+      this.closeRegion()
+      this.out.push(payload)
+      this.outBytes += payload.length
     }
-  }
-
-  private enqueue(buf: Uint8Array): void {
-    this.out.push(buf)
-    this.outBytes += buf.length
     if (!this.flushScheduled) {
       this.flushScheduled = true
       queueMicrotask(this.flush)
     }
   }
 
+  /** The slab's bytes since the last region become a region of `out`. */
+  private closeRegion(): void {
+    if (this.pos > this.start) this.out.push(this.slab.subarray(this.start, this.pos))
+    this.start = this.pos
+  }
+
+  private nextSlab(n: number): void {
+    this.closeRegion()
+    this.slab = new Uint8Array(Math.max(SlabBytes, n))
+    this.start = this.pos = 0
+  }
+
   private readonly flush = (): void => {
     this.flushScheduled = false
+    this.closeRegion()
     const out = this.out
     if (out.length === 0 || this.transport.destroyed) return
     this.out = []
