@@ -2,8 +2,9 @@
  * A byte budget: request bytes a session holds, counted against its own limit
  * and, through its parent, against the server's.
  *
- * A stream takes bytes as it reads them and gives them back once the request
- * they belong to has been answered, so a budget bounds both requests arriving
+ * A stream takes bytes as it reads them (and, for a large request, the room
+ * its declared size reserves, at its header) and gives them back once the
+ * request they belong to has been answered, so a budget bounds both requests arriving
  * slowly (a client that sends 60 MiB of a 64 MiB request and stops) and
  * requests being served. Taking never waits: a wait for bytes held by streams
  * that wait themselves could last for ever, so the stream that would pass a

@@ -93,8 +93,9 @@ export interface ServeOptions extends ListenOptions {
    */
   readonly maxStreams?: number | undefined
   /**
-   * Request bytes one session may hold: bytes of requests not yet whole, and
-   * each request's bytes until its reply is written. Default 128 MiB or twice
+   * Request bytes one session may hold: bytes of requests not yet whole (a
+   * large one counts its declared size from its header on, as the server then
+   * allocates it), and each request's bytes until its reply is written. Default 128 MiB or twice
    * `maxMessageSize`, whichever is larger (`defaultMaxBufferedBytesPerSession`);
    * at least `maxMessageSize`. The stream whose bytes would pass it is reset.
    */
