@@ -231,9 +231,13 @@ export class ValueReader {
     return this.share(this.bytes.subarray(start, start + len))
   }
 
-  /** Never alias a caller's chunk; share our private copy only for large values (small ones would pin it). */
+  /**
+   * Never alias a caller's chunk; share our private copy only for large values (small ones would pin it).
+   * The copy is made with the `Uint8Array` constructor: a chunk may be a `Buffer`, whose `slice` is a view,
+   * and a view of a socket's reused read buffer would change under the caller.
+   */
   private share(view: Uint8Array): Uint8Array {
-    return this.owned && view.length >= ShareBytesThreshold ? view : view.slice()
+    return this.owned && view.length >= ShareBytesThreshold ? view : new Uint8Array(view)
   }
 
   private ext(len: number): Ext {

@@ -29,10 +29,11 @@ import * as net from "node:net"
 /** Bytes per read: 64 KiB, Node's own read size. */
 export const ReadBufferBytes = 64 * 1024
 
-const shared = Buffer.allocUnsafe(ReadBufferBytes)
+// A plain Uint8Array, so that views of it are too: a Buffer's `slice` would be another view, not a copy.
+const shared = new Uint8Array(ReadBufferBytes)
 
 function lend(this: net.Socket, n: number, buffer: Uint8Array): boolean {
-  const view = (buffer as Buffer).subarray(0, n)
+  const view = buffer.subarray(0, n)
   if (this.readableFlowing === true && this.readableLength === 0) {
     this.emit("data", view)
     return true

@@ -132,6 +132,19 @@ describe("Decoder receive mode", () => {
     assert.strictEqual(small.reservedBytes, 0)
   })
 
+  it("copies small byte arrays out of a lent Buffer, whose slice would be a view", () => {
+    const lent = Buffer.alloc(256)
+    const bytes = echoReply(Uint8Array.of(1, 2, 255))
+    lent.set(bytes)
+    const decoder = new Decoder()
+    decoder.receive(lent.subarray(0, bytes.length))
+    lent.fill(0xee)
+    decoder.next()
+    const body = decoder.next() as { readonly Payload: Uint8Array }
+    assert.deepStrictEqual([...body.Payload], [1, 2, 255])
+    assert.notStrictEqual(body.Payload.buffer, lent.buffer)
+  })
+
   it("gives what push gives for any values in any chunking, with every lent chunk overwritten after use", () => {
     fc.assert(
       fc.property(fc.array(encodable, { minLength: 1, maxLength: 5 }), chunkSizes, fc.integer({ min: 1, max: 300_000 }), (values, sizes, sliceBytes) => {
