@@ -31,6 +31,7 @@
  *
  * @since 0.1.0
  */
+import { type Assembly, keepRest } from "./Assembly.ts"
 import { ChunkQueue } from "./ChunkQueue.ts"
 import { CodecError } from "./CodecError.ts"
 import { type DecoderOptions, type Limits, limitsOf } from "./DecoderOptions.ts"
@@ -47,6 +48,7 @@ export {
   DefaultMaxMessageBytes,
   DefaultSliceBytes
 } from "./DecoderOptions.ts"
+export { AssembleBytes } from "./Assembly.ts"
 export { Yield } from "./SlicedReader.ts"
 export type { DecoderOptions } from "./DecoderOptions.ts"
 export { asBytes, Ext } from "./Value.ts"
@@ -54,33 +56,6 @@ export type { Value } from "./Value.ts"
 
 const EMPTY = new Uint8Array(0)
 
-/**
- * Receive mode: a value whose headers declare at least this many bytes (16 KiB) is assembled straight into a
- * buffer of its size; smaller ones that a read cuts go to a small carry.
- *
- * @category constants
- * @since 0.1.0
- */
-export const AssembleBytes = 16 * 1024
-
-/** Room past a large value's declared bytes for the small fields after them (a reply's Seq, a note). */
-const AssembleSlack = 1024
-
-/** A large value's bytes already kept in the carry are copied into its buffer up to this many. */
-const RecopyBytes = 64 * 1024
-
-/**
- * A copy of lent bytes; small ones come from Node's shared pool, so a small carry costs no ArrayBuffer. A plain
- * `Uint8Array` view (not a `Buffer`), as every byte array the decoder hands out is.
- */
-const keep = (lent: Uint8Array): Uint8Array => {
-  const copy = Buffer.allocUnsafe(lent.length)
-  copy.set(lent)
-  return new Uint8Array(copy.buffer, copy.byteOffset, copy.length)
-}
-
-/** `n` bytes, not zeroed (every byte handed out is written first), as a plain `Uint8Array`. */
-const uninitialized = (n: number): Uint8Array => new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
 
 /**
  * Incremental decoder for one byte stream. `push` chunks as they arrive, then call `next` until it returns
@@ -128,8 +103,7 @@ export class Decoder {
   private readyHead = 0
   private readyBytes = 0
   /** The buffer a large value is being assembled into (the input's last chunk is a view of it). */
-  private assembly: Uint8Array | undefined = undefined
-  private assembled = 0
+  private assembly: Assembly | undefined = undefined
 
   constructor(options?: DecoderOptions) {
     this.limits = limitsOf(options)
@@ -146,7 +120,7 @@ export class Decoder {
    * assembled in a buffer of its declared size). A server charges them to its budget with the bytes.
    */
   get reservedBytes(): number {
-    return this.assembly === undefined ? 0 : this.assembly.length - this.assembled
+    return this.assembly === undefined ? 0 : this.assembly.room
   }
 
   /** True while `step` has returned `Yield` for a value it has not finished. */
@@ -184,13 +158,10 @@ export class Decoder {
     let rest = lent
     const assembly = this.assembly
     if (assembly !== undefined) {
-      const n = Math.min(lent.length, assembly.length - this.assembled)
-      assembly.set(n === lent.length ? lent : lent.subarray(0, n), this.assembled)
-      this.assembled += n
-      this.input.extendLast(assembly.subarray(0, this.assembled), n)
+      const n = assembly.fill(lent, this.input)
       // The scanner may have stepped past the end of the chunk that just grew: it finds its place again.
       this.scanner.rebase(0, this.input)
-      if (this.assembled === assembly.length) this.assembly = undefined
+      if (assembly.room === 0) this.assembly = undefined
       if (n === lent.length) return true
       rest = lent.subarray(n)
     }
@@ -213,43 +184,15 @@ export class Decoder {
         this.readyBytes += size
         if (this.input.bufferedBytes === 0) return false
       }
-      this.keepRest(rest)
+      this.assembly = keepRest(this.input, rest, this.found < 0 ? this.scanner.knownEnd : -1, this.rebase)
     } finally {
       this.lent = undefined
     }
     return false
   }
 
-  /** The end of `rest`, the last chunk, is kept past `receive`: assembled, or copied into a carry. */
-  private keepRest(rest: Uint8Array): void {
-    const input = this.input
-    const known = this.found < 0 ? this.scanner.knownEnd : -1
-    if (known - input.headOffset >= AssembleBytes) {
-      const restAt = input.endAbs - rest.length
-      if (restAt - input.headOffset <= RecopyBytes) {
-        // From the value's first byte, so the whole value ends up in one buffer.
-        const assembly = uninitialized(known - input.headOffset + AssembleSlack)
-        const n = input.copyTo(assembly)
-        this.rebase(input.collapse(assembly.subarray(0, n)))
-        this.assembly = assembly
-        this.assembled = n
-      } else {
-        const assembly = uninitialized(known - restAt + AssembleSlack)
-        assembly.set(rest)
-        input.replaceLast(assembly.subarray(0, rest.length))
-        this.assembly = assembly
-        this.assembled = rest.length
-      }
-      return
-    }
-    if (input.first === input.chunks.length - 1) {
-      this.rebase(input.replaceHead(keep(rest.subarray(input.headOffset))))
-    } else {
-      input.replaceLast(keep(rest))
-    }
-  }
-
-  private rebase(shift: number): void {
+  /** The input's chunks were rebuilt and its positions moved back by `shift`. */
+  private readonly rebase = (shift: number): void => {
     if (shift === 0) return
     this.scanner.rebase(shift, this.input)
     if (this.found >= 0) this.found -= shift

@@ -21,6 +21,7 @@
 import { Effect } from "effect"
 import { MuxError } from "../mux/MuxError.ts"
 import type { MuxStream } from "../mux/MuxSession.ts"
+import { keep } from "../wire/Lent.ts"
 import { initialStreamWindow } from "./Config.ts"
 import { flagACK, flagFIN, flagRST, flagSYN, typeData, typeWindowUpdate } from "./Frame.ts"
 import type { StreamHost } from "./StreamHost.ts"
@@ -34,13 +35,6 @@ export type StreamState =
   | "RemoteClose"
   | "Closed"
   | "Reset"
-
-/** A copy of lent bytes; small ones come from Node's shared pool, so a small piece costs no ArrayBuffer. */
-const keep = (lent: Uint8Array): Uint8Array => {
-  const copy = Buffer.allocUnsafe(lent.length)
-  copy.set(lent)
-  return copy
-}
 
 /** Payloads up to this size are copied next to their header so a small frame is one buffer. */
 const coalesceLimit = 16 * 1024
@@ -172,18 +166,12 @@ export class Stream implements MuxStream {
     // A FIN may ride on the frame that carries the last data, so Closed still buffers.
     if (this.state === "Reset") return
     const sink = this.sink
-    if (sink === undefined) {
-      this.chunks.push(keep(piece))
-      this.buffered += piece.length
-    } else if (sink(piece)) {
-      // Taken for a value the consumer is waiting on: read already, so the window reopens
-      // now, not when the consumer's fiber next runs (Go grants at half the window).
-      this.arrived = true
-      this.sendWindowUpdate(0)
-    } else {
-      this.arrived = true
-      this.buffered += piece.length
-    }
+    if (sink === undefined) this.chunks.push(keep(piece))
+    else this.arrived = true
+    // Taken for a value the consumer waits on: read already, so the window reopens now,
+    // not when the consumer's fiber next runs (Go grants at half the window).
+    if (sink !== undefined && sink(piece)) this.sendWindowUpdate(0)
+    else this.buffered += piece.length
     this.wakeReader()
   }
 
@@ -206,14 +194,8 @@ export class Stream implements MuxStream {
   }
 
   receiveInto(sink: ((lent: Uint8Array) => boolean) | undefined): void {
-    if (sink === undefined && this.sink !== undefined) {
-      // What the sink took is the consumer's now: read.
-      this.arrived = false
-      if (this.buffered > 0) {
-        this.buffered = 0
-        this.sendWindowUpdate(0)
-      }
-    }
+    // Leaving receive mode: what the sink took is the consumer's now, read.
+    if (sink === undefined && this.sink !== undefined) this.consumed()
     this.sink = sink
     if (sink === undefined || this.chunks.length === 0) return
     // Bytes that arrived before: the sink gets them first, still unread until `received`.
@@ -226,18 +208,21 @@ export class Stream implements MuxStream {
   readonly received: Effect.Effect<boolean, MuxError> = Effect.suspend(() => this.receivedNow())
 
   private receivedNow(): Effect.Effect<boolean, MuxError> {
-    if (this.arrived) {
-      this.arrived = false
-      if (this.buffered > 0) {
-        this.buffered = 0
-        this.sendWindowUpdate(0)
-      }
-      return Effect.succeed(true)
-    }
+    if (this.arrived) return Effect.succeed(this.consumed())
     const ended = this.ended()
     return ended !== undefined
       ? Effect.as(ended, false)
       : Effect.flatMap(this.parkReader, () => this.receivedNow())
+  }
+
+  /** Receive mode: everything the sink took counts as read, which may reopen the peer's window. */
+  private consumed(): true {
+    this.arrived = false
+    if (this.buffered > 0) {
+      this.buffered = 0
+      this.sendWindowUpdate(0)
+    }
+    return true
   }
 
   /** With nothing to read: EOF (`undefined`) or the failure, else `undefined` to wait. */
