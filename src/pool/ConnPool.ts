@@ -40,6 +40,7 @@ import { dual } from "effect/Function"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import { hasProperty } from "effect/Predicate"
+import { Borrow } from "./Borrow.ts"
 import { Core } from "./Core.ts"
 import * as Dialer from "./Dialer.ts"
 import { Lease } from "./Lease.ts"
@@ -197,7 +198,7 @@ export const make = <A, E, R>(
 
     const probeDial = core.dialer.attempt((_, connScope) => Scope.close(connScope, Exit.void))
     if (config.poolTimeoutMillis > 0 && config.poolTimeoutMillis !== Infinity) {
-      yield* Effect.forkIn(core.turns.timer(clock), background)
+      yield* Effect.forkIn(core.turns.timer(clock, () => core.nowFresh()), background)
     }
     yield* Effect.forkIn(core.breaker.probe(probeDial, config.breakerProbe, () => core.checkMinIdle()), background)
     if (config.minIdleConns > 0) {
@@ -219,6 +220,7 @@ const acquire = <A>(core: Core<A>, withTurn: boolean): Effect.Effect<PooledConn<
     const lease = new Lease(core, withTurn)
     return Effect.onExitPrimitive(
       Effect.withFiber((fiber) => {
+        if (withTurn && lease.takeIdle()) return Effect.succeed<PooledConn<A>>(lease)
         const pending = lease.start(fiber)
         return pending === undefined ? Effect.succeed<PooledConn<A>>(lease) : Effect.as(pending, lease)
       }),
@@ -325,16 +327,12 @@ export const use: {
   self: ConnPool<A>,
   f: (conn: A) => Effect.Effect<B, E, R>
 ): Effect.Effect<B, E | PoolError, R> =>
-  // A lease per run, so the returned effect can be run again, or by many fibers at once.
+  // A borrow per run, so the returned effect can be run again, or by many fibers at once.
   Effect.suspend(() => {
-    const lease = new Lease((self as ConnPoolImpl<A>).core, true)
+    const borrow = new Borrow((self as ConnPoolImpl<A>).core)
     return Effect.onExitPrimitive(
-      Effect.withFiber((fiber): Effect.Effect<B, E | PoolError, R> => {
-        const pending = lease.start(fiber)
-        if (pending === undefined) return f(lease.conn)
-        return Effect.flatMap(pending, () => f(lease.conn))
-      }),
-      (exit) => lease.finishUse(exit)
+      Effect.withFiber((fiber) => borrow.run(fiber, f)),
+      (exit) => borrow.finish(exit)
     )
   }))
 

@@ -27,6 +27,7 @@ import { Breaker } from "./Breaker.ts"
 import type { Dialer } from "./Dialer.ts"
 import type { Hooks } from "./Hooks.ts"
 import { IdleList } from "./IdleList.ts"
+import { Millis } from "./Millis.ts"
 import type { Config } from "./PoolOptions.ts"
 import { Entry } from "./PooledConn.ts"
 import { BreakerOpen, PoolClosed, PoolError, PoolExhausted, PoolTimeout } from "./PoolError.ts"
@@ -61,6 +62,8 @@ export class Core<A> {
   readonly counters = new Counters()
   /** Resumes waiters handed a turn or a dial slot. */
   readonly wakeups = new Wakeups()
+  /** The monotonic clock in millis, read at most once per task where that is safe (see `Millis`). */
+  readonly millis: Millis
   /** Dials in progress, counted against `maxActiveConns`. */
   dialing = 0
   /** When a connection was last handed out or put back (monotonic millis): a keyed pool's idle clock. */
@@ -87,6 +90,7 @@ export class Core<A> {
     this.closeSignal = options.closeSignal
     this.hooks = options.hooks
     this.background = options.background
+    this.millis = new Millis(options.clock)
     const now = () => this.now()
     this.turns = new Turns(options.config.turns, now, options.config.starvationMillis)
     this.dials = new Turns(options.config.maxConcurrentDials, now, options.config.starvationMillis)
@@ -100,12 +104,17 @@ export class Core<A> {
    * this, never on the wall clock, which NTP or a VM resume can step by hours.
    */
   now(): number {
-    return Number(this.clock.monotonicTimeNanosUnsafe()) / 1_000_000
+    return this.millis.now()
+  }
+
+  /** `now()` read afresh, for deadlines and waits (see `Millis`). */
+  nowFresh(): number {
+    return this.millis.fresh()
   }
 
   /** A monotonic reading of `now()` as wall-clock millis, for the handles' `createdAt`/`usedAt`. */
   wallTime(monotonic: number): number {
-    return this.clock.currentTimeMillisUnsafe() - (this.now() - monotonic)
+    return this.clock.currentTimeMillisUnsafe() - (this.nowFresh() - monotonic)
   }
 
   failClosed(): Effect.Effect<never, PoolError> {
@@ -221,6 +230,15 @@ export class Core<A> {
     if (entry.state === "Idle") return this.discard(entry, "stale")
     if (entry.state === "InUse") entry.dead = true
     return undefined
+  }
+
+  /** Lends an entry taken from the idle list or just dialled to `holder`, stamped `now`. */
+  lend(entry: Entry<A>, holder: object, now: number): void {
+    entry.state = "InUse"
+    entry.holder = holder
+    entry.lastUsed = now
+    this.lastActive = now
+    this.checkMinIdle()
   }
 
   /**

@@ -37,6 +37,7 @@
  */
 import type { Fiber } from "effect"
 import { Cause, Effect, Exit, Scope } from "effect"
+import { giveBackHeld, takeIdle } from "./Checkout.ts"
 import type { Core } from "./Core.ts"
 import * as Hooks from "./Hooks.ts"
 import type { Entry, PooledConn } from "./PooledConn.ts"
@@ -102,8 +103,21 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
   }
 
   /**
-   * Starts acquiring. Returns undefined when it finished synchronously (the
-   * fast path: `entry` is set), otherwise the effect that finishes it.
+   * The fast path, tried first: a free turn and a healthy idle connection
+   * taken in one synchronous step (`Checkout.takeIdle`). False when it took
+   * nothing; then `start`.
+   */
+  takeIdle(): boolean {
+    const entry = takeIdle(this.core, this)
+    if (entry === undefined) return false
+    this.entry = entry
+    return true
+  }
+
+  /**
+   * Starts acquiring (after `takeIdle` took nothing, or for `newConn`).
+   * Returns undefined when it finished synchronously (`entry` is set),
+   * otherwise the effect that finishes it.
    */
   start(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, PoolError> | undefined {
     const core = this.core
@@ -120,11 +134,11 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
       core.counters.timeouts++
       return core.failTimeout()
     }
-    const now = core.now()
+    const now = core.nowFresh()
     this.waitStart = now
     return Effect.flatMap(this.wait(core.turns, now, now + timeout, fiber), () => {
       this.queue = undefined
-      const now = core.now()
+      const now = core.nowFresh()
       core.counters.waitCount++
       core.counters.waitMillis += Math.max(0, now - this.waitStart)
       return this.afterTurn(fiber, now) ?? Effect.void
@@ -210,7 +224,7 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
       this.dialSlot = true
       return this.dial()
     }
-    return Effect.flatMap(this.wait(core.dials, core.now(), Infinity, fiber), () => {
+    return Effect.flatMap(this.wait(core.dials, core.nowFresh(), Infinity, fiber), () => {
       this.queue = undefined
       // The breaker or the cap may have changed while it waited.
       if (core.closed) return core.failClosed()
@@ -287,10 +301,6 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
 
   private checkout(entry: Entry<A>, now: number): void {
     const core = this.core
-    entry.state = "InUse"
-    entry.holder = this
-    entry.lastUsed = now
-    core.lastActive = now
     if (this.turn) {
       this.turn = false
       entry.turn = true
@@ -300,7 +310,7 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
       this.pending = false
       core.counters.pendingRequests--
     }
-    core.checkMinIdle()
+    core.lend(entry, this, now)
   }
 
   /** Gives back the turn, queue place, dial slot, candidate and pending count it holds. */
@@ -342,24 +352,10 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
    * closed if the hook fails or is interrupted. Then closes leftovers.
    */
   giveBack(put: boolean, reason?: "validate"): Effect.Effect<void> | undefined {
-    const core = this.core
     const entry = this.entry
-    let release: Effect.Effect<void> | undefined
-    if (entry !== undefined && entry.holder === this) {
-      if (!put) {
-        release = core.removeUnsafe(entry, reason)
-      } else if (core.hooks.onPut === undefined || core.closed) {
-        release = core.putUnsafe(entry)
-      } else {
-        entry.holder = undefined
-        release = Effect.flatMap(Hooks.vetPut(core.hooks, entry.conn), (exit) =>
-          Effect.suspend(() => {
-            const verdict = Hooks.verdictOf(exit)
-            if (verdict === "usable") return core.putUnsafe(entry) ?? Effect.void
-            return core.removeUnsafe(entry, verdict === "unusable" ? "validate" : "remove") ?? Effect.void
-          }))
-      }
-    }
+    const release = entry !== undefined && entry.holder === this
+      ? giveBackHeld(this.core, entry, put, reason)
+      : undefined
     const leftovers = this.closeLeftovers()
     if (leftovers === undefined) return release
     return release === undefined ? leftovers : Effect.andThen(release, leftovers)

@@ -107,13 +107,16 @@ export class Turns {
     return this.waiting
   }
 
+  /** Whether a newcomer may take a turn now: one is free and no waiter is starving. */
+  canTake(): boolean {
+    return this.free > 0 && !(this.starving && this.head !== undefined)
+  }
+
   /** A newcomer's fast path: takes a free turn, unless waiters are starving. */
   tryTake(): boolean {
-    if (this.free > 0 && !(this.starving && this.head !== undefined)) {
-      this.free--
-      return true
-    }
-    return false
+    if (!this.canTake()) return false
+    this.free--
+    return true
   }
 
   /**
@@ -213,13 +216,14 @@ export class Turns {
    * The timer fiber's loop: parks while no waiter has a deadline, otherwise
    * sleeps until the head's deadline and expires what is due. Deadlines are
    * on the monotonic clock, and `clock.sleep` is monotonic too
-   * (`setTimeout`), so a stepped wall clock moves no timeout.
+   * (`setTimeout`), so a stepped wall clock moves no timeout. `now` reads
+   * the time afresh (the pool's `now` may be as of the start of the task).
    */
-  timer(clock: Clock.Clock): Effect.Effect<never> {
+  timer(clock: Clock.Clock, now: () => number = this.now): Effect.Effect<never> {
     const step = Effect.suspend(() => {
       const head = this.head
       if (head === undefined || head.turnsDeadline === Infinity) return this.signal.wait
-      const at = this.now()
+      const at = now()
       this.expire(at)
       const next = this.head
       if (next === undefined) return Effect.void
