@@ -31,7 +31,9 @@
  * `connpool` and `effect-pool` are each library's `use`; `connpool-get` (get, then put) and
  * `effect-pool-get` (`Pool.get` in `Effect.scoped`) are the by-hand paths. For the Effect
  * contenders the borrowers are 64 fibers in one `Effect.runPromise`; for the Promise ones, 64
- * async functions.
+ * async functions. `effect-floor` and `promise-floor` are the same loops with no pool at all (the
+ * "acquire" is `f` run at once, or one already-resolved promise awaited): what every pool of
+ * that kind adds its cost to, with `--hold yield` the cost of the yield itself.
  *
  * Compare runs on the same machine, alternating contenders, and take medians: one run is noisy.
  */
@@ -40,7 +42,16 @@ import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import * as ConnPool from "../src/pool/index.ts"
 
-const contenders = ["connpool", "connpool-get", "effect-pool", "effect-pool-get", "generic-pool", "tarn"] as const
+const contenders = [
+  "connpool",
+  "connpool-get",
+  "effect-pool",
+  "effect-pool-get",
+  "generic-pool",
+  "tarn",
+  "effect-floor",
+  "promise-floor"
+] as const
 type Contender = typeof contenders[number]
 
 const borrowerCount = 64
@@ -273,11 +284,19 @@ const makeEffectPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Ef
     }
   })
 
+/** No pool: `f` runs at once, so the wait is only the timing itself. */
+const makeEffectFloor = (hold: Effect.Effect<void>): EffectContender => ({
+  op: timedUse((f) => f(), hold),
+  takeAll: Effect.succeed(Effect.void)
+})
+
 const runEffect = (args: Args): Promise<number> => {
   const hold: Effect.Effect<void> = args.hold === "yield" ? Effect.yieldNow : Effect.void
   const program = Effect.flatMap(
     args.contender === "connpool" || args.contender === "connpool-get"
       ? makeConnPool(args, hold)
+      : args.contender === "effect-floor"
+      ? Effect.succeed(makeEffectFloor(hold))
       : makeEffectPool(args, hold),
     (contender) => timeEffect(contender, args)
   )
@@ -319,6 +338,13 @@ const makeTarn = (): PromisePool => {
   }
 }
 
+/** No pool: every acquire is one already-resolved promise, the least a Promise pool costs. */
+const makePromiseFloor = (): PromisePool => {
+  const conn = makeConn()
+  const ready = Promise.resolve(conn)
+  return { acquire: () => ready, release: () => {}, close: async () => {} }
+}
+
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 const promiseRound = async (pool: PromisePool, ops: number, args: Args): Promise<void> => {
@@ -341,7 +367,11 @@ const promiseRound = async (pool: PromisePool, ops: number, args: Args): Promise
 }
 
 const runPromise = async (args: Args): Promise<number> => {
-  const pool = args.contender === "tarn" ? makeTarn() : makeGenericPool()
+  const pool = args.contender === "tarn"
+    ? makeTarn()
+    : args.contender === "promise-floor"
+    ? makePromiseFloor()
+    : makeGenericPool()
   await promiseRound(pool, warmupOps(args.ops), args)
   waits.on = true
   const start = nowSeconds()
@@ -356,7 +386,8 @@ const runPromise = async (args: Args): Promise<number> => {
 
 const args = parseArgs(process.argv.slice(2))
 timeSource = args.clock
-const seconds = await (args.contender === "generic-pool" || args.contender === "tarn"
+const seconds = await (args.contender === "generic-pool" || args.contender === "tarn" ||
+    args.contender === "promise-floor"
   ? runPromise(args)
   : runEffect(args))
 const sorted = waits.samples.sort((a, b) => a - b)
