@@ -2,7 +2,9 @@
  * Acquire/release throughput of ConnPool against effect's `Pool`, generic-pool and tarn.
  *
  *   node bench/acquire.ts --contender connpool|connpool-get|effect-pool|effect-pool-get|generic-pool|tarn
+ *                                     |effect-floor|promise-floor
  *                         [--ops N] [--start held|free] [--hold none|yield] [--clock cpu|wall]
+ *                         [--starvation MS]
  *
  * Prints one JSON line on stdout: {"contender", "start", "hold", "ops", "seconds", "opsPerSec",
  * "waitP50Us", "waitP99Us", "waitMaxUs"}. `seconds` is the process CPU time of the timed part
@@ -27,6 +29,8 @@
  * - `--start free`: the timed part starts with every connection idle; see above.
  * - `--hold yield`: each borrower yields to the event loop while it holds its connection
  *   (`Effect.yieldNow`; `setImmediate` for the Promise pools). `none` (default) holds nothing.
+ * - `--starvation MS`: ConnPool's `starvationThreshold` (default: the pool's default); `0` is
+ *   strict FIFO hand-off, the policy of the other pools.
  *
  * `connpool` and `effect-pool` are each library's `use`; `connpool-get` (get, then put) and
  * `effect-pool-get` (`Pool.get` in `Effect.scoped`) are the by-hand paths. For the Effect
@@ -37,7 +41,7 @@
  *
  * Compare runs on the same machine, alternating contenders, and take medians: one run is noisy.
  */
-import { Effect, Exit, Fiber, Pool, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Pool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import * as ConnPool from "../src/pool/index.ts"
@@ -87,12 +91,13 @@ interface Args {
   readonly start: "held" | "free"
   readonly hold: "none" | "yield"
   readonly clock: "cpu" | "wall"
+  readonly starvation: number | undefined
 }
 
 const usage = (message: string): never => {
   process.stderr.write(
     `${message}\nusage: node bench/acquire.ts --contender ${contenders.join("|")} [--ops N] ` +
-      `[--start held|free] [--hold none|yield] [--clock cpu|wall]\n`
+      `[--start held|free] [--hold none|yield] [--clock cpu|wall] [--starvation MS]\n`
   )
   process.exit(2)
 }
@@ -108,6 +113,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let start: Args["start"] = "held"
   let hold: Args["hold"] = "none"
   let clock: Args["clock"] = "cpu"
+  let starvation: number | undefined
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i]!
     const value = argv[i + 1]
@@ -129,12 +135,16 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
       case "--clock":
         clock = oneOf(flag, value, ["cpu", "wall"])
         break
+      case "--starvation":
+        starvation = Number(value)
+        if (!(starvation >= 0)) return usage(`--starvation must be a number of ms >= 0, got ${value}`)
+        break
       default:
         return usage(`unknown flag ${flag}`)
     }
   }
   if (contender === undefined) return usage("--contender is required")
-  return { contender, ops, start, hold, clock }
+  return { contender, ops, start, hold, clock, starvation }
 }
 
 /** Enough to reach the optimising JIT tiers, small next to the timed part. */
@@ -244,7 +254,11 @@ const timedUse = (
 
 const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<EffectContender, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const pool = yield* ConnPool.make({ dial: Effect.sync(makeConn), poolSize })
+    const pool = yield* ConnPool.make({
+      dial: Effect.sync(makeConn),
+      poolSize,
+      ...(args.starvation === undefined ? {} : { starvationThreshold: Duration.millis(args.starvation) })
+    })
     return {
       op: args.contender === "connpool"
         ? timedUse((f) => ConnPool.use(pool, f), hold)
