@@ -100,8 +100,9 @@ export class Core<A> {
   }
 
   /**
-   * Monotonic millis. Every age, deadline and wait in the pool is measured on
-   * this, never on the wall clock, which NTP or a VM resume can step by hours.
+   * Monotonic millis, as of the current event-loop task (see `Millis`). Every
+   * age, deadline and wait in the pool is measured on the monotonic clock,
+   * never on the wall clock, which NTP or a VM resume can step by hours.
    */
   now(): number {
     return this.millis.now()

@@ -1,9 +1,14 @@
 /**
- * One acquisition (`get`, `use`, `newConn`) as a state machine that owns
- * everything it has taken so far, so that whatever exit it takes, one call
- * (`finishUse` / `finishGet`) gives back exactly what it holds. Once it has
- * checked a connection out it is also that connection's handle: the lease
- * `get` returns, given back once.
+ * One acquisition (`get`, `newConn`, and a `use` off the fast path) as a
+ * state machine that owns everything it has taken so far, so that whatever
+ * exit it takes, one call (`finishUse` / `finishGet`) gives back exactly
+ * what it holds. Once it has checked a connection out it is also that
+ * connection's handle: the lease `get` returns, given back once.
+ *
+ * `get` first tries the fast path (`takeIdle`, `Checkout.ts`), which takes
+ * a turn and a healthy idle connection in one step or nothing; `start` is
+ * the rest: waiting, stale connections, hooks, dialling. (`use` makes a
+ * lease only when its own fast path took nothing: `Borrow.ts`.)
  *
  * ```text
  *  start ─ closed? ──────────────────────────────────────────────► fail PoolClosed
