@@ -26,8 +26,10 @@ import { MuxError } from "../mux/MuxError.ts"
 import { poolClosed, streamOpenFailed, toRpcError } from "./Classify.ts"
 import type { Conn, Restore } from "./Conn.ts"
 import type { Deadline } from "./Deadlines.ts"
+import { errorTypeOf } from "../observability/Semconv.ts"
 import { RpcError } from "./RpcError.ts"
 import { countFailure } from "./RpcStats.ts"
+import * as RpcTracing from "./RpcTracing.ts"
 import type { State } from "./State.ts"
 import type { Target } from "./Target.ts"
 
@@ -46,8 +48,8 @@ class Call {
   private sent = false
   /** The stream client while the request and reply are in flight. */
   private client: StreamClient | undefined = undefined
-  /** When the run started, in the pool's monotonic millis: one clock read serves the deadline and the fast lane. */
-  private readonly start: number
+  /** When the run started, in the pool's monotonic millis: one clock read serves the deadline, the fast lane and the metrics. */
+  readonly start: number
   readonly deadline: Deadline
 
   constructor(state: State, target: Target, method: string, args: unknown, timeout: number) {
@@ -179,9 +181,15 @@ class Call {
   }
 }
 
+/** The seed's one retry; an event on the call's span when spans are on. */
+const retryOnce = (state: State, target: Target, call: Call): Attempt =>
+  state.config.observability.tracing
+    ? Effect.andThen(RpcTracing.retried(target), call.attempt(false))
+    : call.attempt(false)
+
 /**
  * Runs one call of `method` on `target` with a deadline of `timeout` millis,
- * counting it in the target's stats. Each run (an `Effect.retry` runs it
+ * counting it in the target's stats and metrics (the span is `RpcTracing.client`'s). Each run (an `Effect.retry` runs it
  * again) has its own deadline and reports whether its own request was sent.
  */
 export const run = (
@@ -196,9 +204,10 @@ export const run = (
     counters.calls++
     // Held while the call runs, so the address's counters are not evicted under it.
     counters.active++
+    const series = state.metrics?.server(target, counters)
     const call = new Call(state, target, method, args, timeout)
     return Effect.flatMap(call.attempt(true), (result) =>
-      result === Retry ? (call.attempt(false) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
+      result === Retry ? (retryOnce(state, target, call) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
         Effect.onExit((exit) => {
           state.deadlines.remove(call.deadline)
           counters.active--
@@ -207,6 +216,7 @@ export const run = (
             const error = Cause.findErrorOption(exit.cause)
             if (error._tag === "Some") countFailure(counters, error.value.reason)
           }
+          series?.record(method, (state.now() - call.start) / 1000, Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause))
           return Effect.void
         })
       )

@@ -27,6 +27,11 @@ export class DialLimiter<K, A, E> {
     return this.inFlight.size
   }
 
+  /** True while a dial for `key` is in flight: a caller joining now waits for another's dial. */
+  has(key: K): boolean {
+    return this.inFlight.has(key)
+  }
+
   /** Joins the dial in flight for `key`, or starts `dial` if there is none. */
   join(key: K, dial: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return Effect.suspend(() => {

@@ -17,7 +17,11 @@ export const reap = (state: State): Effect.Effect<void> =>
     const now = state.now()
     const maxTime = state.config.maxTimeMillis
     const idle = state.takeConns((conn) => conn.callers === 0 && now - conn.lastUsed >= maxTime)
-    return Effect.forEach(idle, (conn) => conn.close, { discard: true })
+    return Effect.forEach(
+      idle,
+      (conn) => Effect.andThen(state.logDebug(conn.address, `session closed: reaped, idle for ${Math.round(now - conn.lastUsed)} ms`), conn.close),
+      { discard: true }
+    )
   })
 
 /** Forks the reaper into `scope`, unless `maxTime` is 0 (reaping off). */

@@ -9,6 +9,7 @@
 import { Duration, Option } from "effect"
 import { DefaultMaxBufferedBytes, DefaultMaxMessageBytes } from "../msgpackrpc/Decoder.ts"
 import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
+import * as Observability from "../observability/Observability.ts"
 import { InvalidOption } from "../pool/PoolError.ts"
 import type { Protocol } from "../wire/Protocol.ts"
 import { consul } from "../wire/Protocol.ts"
@@ -47,6 +48,8 @@ export const defaultMaxStreamsPerSession = 1024
  * a healthy server sees.
  */
 export const defaultMaxPendingCalls = 10_000
+/** Default `name`: `"RpcPool"`. */
+export const defaultName = "RpcPool"
 
 /**
  * **Validation.** Counts must be whole numbers >= 0 and durations must parse
@@ -57,6 +60,17 @@ export const defaultMaxPendingCalls = 10_000
  * The `session` options are checked the same way (`YamuxConfig.check`).
  */
 export interface Options {
+  /**
+   * Names the pool in its log lines and on its `connpool.rpc.*` metrics
+   * (`connpool.pool.name`). Default `"RpcPool"` (`defaultName`); give two
+   * pools of one process different names, or their per-server series mix.
+   */
+  readonly name?: string | undefined
+  /**
+   * Metrics and spans (docs/observability.md). Default: metrics on, spans off
+   * (`Observability.defaultMetrics`, `Observability.defaultTracing`).
+   */
+  readonly observability?: Observability.Options | undefined
   /**
    * Idle time before a session with no callers is closed. Default 2 minutes
    * (`defaultMaxTime`); 0 turns reaping off. Measured on the monotonic clock.
@@ -105,6 +119,8 @@ export interface Options {
 
 /** The options with defaults applied and checked. Durations the hot path uses are millis. */
 export interface Config {
+  readonly name: string
+  readonly observability: Observability.Config
   /** 0: reaping off. */
   readonly maxTimeMillis: number
   readonly maxStreams: number
@@ -156,6 +172,10 @@ const duration = (
  * @category constructors
  */
 export const normalize = (options: Options): Config | InvalidOption => {
+  const name = options.name ?? defaultName
+  if (typeof name !== "string") return invalid("name", `expected a string, got ${typeof name}`)
+  const observability = Observability.normalize(options.observability)
+  if (Observability.isProblem(observability)) return invalid(observability.option, observability.detail)
   const maxTime = duration("maxTime", options.maxTime, defaultMaxTime)
   if (!Duration.isDuration(maxTime)) return maxTime
   const dialTimeout = duration("dialTimeout", options.dialTimeout, defaultDialTimeout)
@@ -181,6 +201,8 @@ export const normalize = (options: Options): Config | InvalidOption => {
 
   const messageSize = Math.max(1, maxMessageSize)
   return {
+    name,
+    observability,
     maxTimeMillis: Duration.toMillis(maxTime),
     maxStreams,
     protocol: options.protocol ?? consul,

@@ -36,12 +36,14 @@ import { RpcError } from "./RpcError.ts"
 import * as RpcOptions from "./RpcOptions.ts"
 import type { RpcStats } from "./RpcStats.ts"
 import * as Reaper from "./Reaper.ts"
+import * as RpcTracing from "./RpcTracing.ts"
 import { shutdown } from "./Shutdown.ts"
 import { State, stateOf } from "./State.ts"
 import * as StreamingRpc from "./StreamingRpc.ts"
 import type { Target } from "./Target.ts"
 
 export {
+  defaultName,
   defaultCallTimeout,
   defaultDialTimeout,
   defaultMaxMessageSize,
@@ -152,7 +154,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     const config = RpcOptions.normalize(options)
     if (config instanceof InvalidOption) return yield* Effect.fail(config)
     const scope = yield* Effect.scope
-    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
     // Made before the shutdown finalizer, so it closes after it (see State.connsScope).
     const connsScope = yield* Scope.fork(scope)
     const state = new State({
@@ -160,7 +163,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
       clock: yield* Clock.Clock,
       connect: yield* Connector,
       connsScope,
-      runFork: (effect) => runFork(effect)
+      runFork: (effect) => runFork(effect),
+      context
     })
     yield* Scope.addFinalizer(scope, shutdown(state))
     yield* Reaper.start(state, scope)
@@ -190,7 +194,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     ): Effect.Effect<Value, RpcError> => {
       const resolved = resolve(address, method, callOptions?.timeout)
       if (resolved instanceof RpcError) return Effect.fail(resolved)
-      return Call.run(state, resolved.target, method, args, resolved.timeout)
+      const call = Call.run(state, resolved.target, method, args, resolved.timeout)
+      return config.observability.tracing ? RpcTracing.client(config, resolved.target, method, call) : call
     }
 
     const openStreaming = (address: string, method: string, timeout: Duration.Input | undefined) => {

@@ -105,6 +105,8 @@ const addInto = (into: Counters, from: Counters): void => {
  */
 export class StatsTable {
   private readonly limit: number
+  /** Told of each evicted address (the pool's metrics drop its series). */
+  private readonly onEvict: ((key: string) => void) | undefined
   private readonly idle = new Map<string, Counters>()
   private readonly pinned = new Map<string, Counters>()
   /** What evicted addresses had counted. */
@@ -112,8 +114,9 @@ export class StatsTable {
   /** Addresses evicted so far (for tests). */
   evictions = 0
 
-  constructor(limit: number = maxIdleAddresses) {
+  constructor(limit: number = maxIdleAddresses, onEvict?: (key: string) => void) {
     this.limit = limit
+    this.onEvict = onEvict
   }
 
   /** Addresses whose counters are kept now. */
@@ -164,6 +167,7 @@ export class StatsTable {
         this.idle.delete(key)
         addInto(this.evicted, counters)
         this.evictions++
+        this.onEvict?.(key)
         if (--excess === 0) return
       }
     }

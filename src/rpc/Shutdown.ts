@@ -16,6 +16,10 @@ export const shutdown = (state: State): Effect.Effect<void> =>
     state.closed = true
     state.deadlines.clear()
     state.limiter.failAll((key) => poolClosed(key, ""))
+    // The registry must not keep the pool's gauges (and through them the pool) alive.
+    state.metrics?.close()
     const all = state.takeConns(() => true)
-    return Effect.forEach(all, (conn) => conn.close, { discard: true })
+    return Effect.forEach(all, (conn) => Effect.andThen(state.logDebug(conn.address, "session closed: pool closed"), conn.close), {
+      discard: true
+    })
   })

@@ -18,8 +18,9 @@
  *
  * @since 0.1.0
  */
-import type { Clock, Fiber } from "effect"
+import type { Clock, Context, Fiber } from "effect"
 import { Effect, Exit, Scope } from "effect"
+import { CONNPOOL_POOL_NAME, SERVER_ADDRESS, SERVER_PORT } from "../observability/Semconv.ts"
 import type { Connector } from "../wire/ByteTransport.ts"
 import * as Session from "../yamux/Session.ts"
 import { poolClosed, tooManyPending, toRpcError } from "./Classify.ts"
@@ -28,6 +29,8 @@ import { Deadlines } from "./Deadlines.ts"
 import { DialLimiter } from "./DialLimiter.ts"
 import type { RpcError } from "./RpcError.ts"
 import type { Config } from "./RpcOptions.ts"
+import { RpcMetrics } from "./RpcMetrics.ts"
+import * as RpcTracing from "./RpcTracing.ts"
 import { StatsTable } from "./RpcStats.ts"
 import type { Counters, RpcStats } from "./RpcStats.ts"
 import type { Target } from "./Target.ts"
@@ -53,6 +56,8 @@ export class State {
    */
   readonly connsScope: Scope.Closeable
   readonly limiter: DialLimiter<string, Conn, RpcError>
+  /** The pool's metrics; undefined when `observability.metrics` is off, so a call pays one check. */
+  readonly metrics: RpcMetrics | undefined
   closed = false
 
   private readonly connect: Connector
@@ -64,12 +69,24 @@ export class State {
     readonly connsScope: Scope.Closeable
     /** Runs a fiber detached from its caller, in the pool's context. */
     readonly runFork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+    /** Where the metrics go (its `MetricRegistry`). */
+    readonly context: Context.Context<never>
     readonly maxIdleAddresses?: number | undefined
   }) {
-    this.config = options.config
+    const config = options.config
+    this.config = config
     this.connect = options.connect
     this.connsScope = options.connsScope
-    this.stats = new StatsTable(options.maxIdleAddresses)
+    const metrics = config.observability.metrics
+      ? new RpcMetrics({
+        context: options.context,
+        pool: config.name,
+        system: config.protocol.name,
+        connOf: (key) => this.conns.get(key)
+      })
+      : undefined
+    this.metrics = metrics
+    this.stats = new StatsTable(options.maxIdleAddresses, metrics && ((key) => metrics.forget(key)))
     const runFork = options.runFork
     const connsScope = options.connsScope
     // The dial runs in a fiber the pool owns, so a caller giving up does not cancel it for the others.
@@ -100,11 +117,29 @@ export class State {
     this.stats.unpin(conn.address)
   }
 
-  /** Consul `clearConn`: doom the Conn; close it now if nobody is on it. */
-  clearConn(conn: Conn): Effect.Effect<void> {
+  /**
+   * Consul `clearConn`: doom the Conn; close it now if nobody is on it. The
+   * first time, logs why (`reason`, else what the session says of itself).
+   */
+  clearConn(conn: Conn, reason?: string): Effect.Effect<void> {
+    const first = !conn.shouldClose && !conn.closed
     conn.shouldClose = true
     this.unmap(conn)
-    return conn.callers === 0 ? conn.close : Effect.void
+    const close = conn.callers === 0 ? conn.close : Effect.void
+    if (!first) return close
+    const why = reason ??
+      (conn.session.peerGoneAway ? "the server sent GoAway" : conn.session.isClosed ? "session closed" : "stream open failed")
+    return Effect.andThen(this.logDebug(conn.address, `session closed: ${why}`), close)
+  }
+
+  /** A debug line about the server `key`, annotated with the pool's name and the server. */
+  logDebug(key: string, message: string): Effect.Effect<void> {
+    const target = this.targets.get(key)
+    return Effect.annotateLogs(Effect.logDebug(`${this.config.name}: ${key}: ${message}`), {
+      [CONNPOOL_POOL_NAME]: this.config.name,
+      [SERVER_ADDRESS]: target?.host ?? key,
+      [SERVER_PORT]: target?.port ?? 0
+    })
   }
 
   /** Consul `releaseConn`, plus a touch so a long call does not count as idle. */
@@ -138,8 +173,11 @@ export class State {
         const limit = this.config.maxPendingCalls
         if (gauge.pending >= limit) return Effect.fail(tooManyPending(target.key, gauge.pending, limit))
         gauge.pending++
+        const wait = this.limiter.join(target.key, this.dial(target))
         return Effect.ensuring(
-          restore(this.limiter.join(target.key, this.dial(target))),
+          restore(
+            this.config.observability.tracing ? RpcTracing.dial(this.config, target, this.limiter.has(target.key), wait) : wait
+          ),
           Effect.sync(() => gauge.pending--)
         )
       })
@@ -159,7 +197,12 @@ export class State {
         Scope.provide(connScope),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(connScope, exit)),
         Effect.mapError((error) => toRpcError(error, key, "", false)),
-        Effect.tapError(() => Effect.sync(() => this.countersFor(key).dialFailures++))
+        Effect.tapError((error) =>
+          Effect.andThen(
+            Effect.sync(() => this.countersFor(key).dialFailures++),
+            this.logDebug(key, `dial failed: ${error.message}`)
+          )
+        )
       )
       if (this.closed) {
         yield* Scope.close(connScope, Exit.void)
@@ -181,8 +224,12 @@ export class State {
       this.conns.set(key, conn)
       this.stats.pin(key, counters)
       counters.dials++
+      yield* this.logDebug(key, "session dialled")
       // A session that dies on its own (EOF, keepalive) leaves the map at once.
-      yield* Effect.forkIn(Effect.flatMap(session.closed, () => Effect.suspend(() => this.clearConn(conn))), connScope)
+      yield* Effect.forkIn(
+        Effect.flatMap(session.closed, (why) => Effect.suspend(() => this.clearConn(conn, why.message))),
+        connScope
+      )
       return conn
     })
   }
