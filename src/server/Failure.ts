@@ -24,3 +24,13 @@ export const failureCode = (error: unknown): number | undefined => {
     return undefined
   }
 }
+
+/** A failure's `error.type`: its `_tag` when it has one (an error class of the handler's), else `HandlerError`. */
+export const failureTag = (error: unknown): string => {
+  try {
+    const tag = (error as { readonly _tag?: unknown } | null | undefined)?._tag
+    return typeof tag === "string" && tag !== "" ? tag : "HandlerError"
+  } catch {
+    return "HandlerError"
+  }
+}

@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { Scope } from "effect"
 import type { MuxSession } from "../mux/MuxSession.ts"
 import type { Value } from "../msgpackrpc/Decoder.ts"
@@ -29,6 +29,7 @@ import { Budget } from "./Budget.ts"
 import { StreamServer } from "./StreamServer.ts"
 import type { Counters, Origin, Shared } from "./StreamServer.ts"
 import { ServerConfigError } from "./ServerConfigError.ts"
+import { ServerObserver } from "./ServerObserver.ts"
 import * as ServeOptions from "./ServeOptions.ts"
 
 export type { Limits, ServeOptions } from "./ServeOptions.ts"
@@ -147,7 +148,8 @@ const engine = (options: ServeOptions.ServeOptions, config: ServeOptions.Config,
     decoder: config.decoder,
     encoder: new Encoder(),
     counters,
-    server
+    server,
+    observer: undefined
   }
 
   const serveSession = (session: Session.Session, remoteAddress: string): Effect.Effect<void, never, Scope.Scope> =>
@@ -206,7 +208,7 @@ const engine = (options: ServeOptions.ServeOptions, config: ServeOptions.Config,
     overBudget: counters.overBudget,
     internalErrors: counters.internalErrors
   })
-  return { serveSession, serveTransport, stats, limitStats }
+  return { shared, serveSession, serveTransport, stats, limitStats }
 }
 
 const checked = (options: ServeOptions.ServeOptions): Effect.Effect<ServeOptions.Config, ServerConfigError> => {
@@ -234,6 +236,20 @@ export const serve = (
       // Counted in limitStats; a line each would flood the log under the very floods the limits are for.
       (error) => Effect.logDebug(`RpcServer: connection refused: ${error.message}`)
     )
+    const { metrics, tracing } = config.observability
+    if (metrics || tracing) {
+      const observer = new ServerObserver({
+        context: yield* Effect.context<never>(),
+        config: config.observability,
+        system: (options.protocol ?? consul).name,
+        listening,
+        counters: serving.shared.counters,
+        handlers: options.handlers,
+        clock: yield* Clock.Clock
+      })
+      serving.shared.observer = observer
+      yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
+    }
     server = {
       ...listening,
       limits,
@@ -248,7 +264,8 @@ export const serve = (
  * limits and stats as `serve`, for sessions and transports handed to it.
  * `host` and `port` (default `127.0.0.1:0`) only name it to its handlers;
  * the connection limits, the handshake and TLS belong to a listener and do
- * not apply. Fails with `ServerConfigError` when an option is invalid.
+ * not apply, nor does `observability` (it reports no metrics or spans: nothing
+ * would remove its series). Fails with `ServerConfigError` when an option is invalid.
  *
  * @category constructors
  */

@@ -16,6 +16,7 @@
  */
 import { Duration, Option } from "effect"
 import { DefaultMaxBufferedBytes, DefaultMaxMessageBytes } from "../msgpackrpc/Decoder.ts"
+import * as Observability from "../observability/Observability.ts"
 import type { DecoderOptions } from "../msgpackrpc/Decoder.ts"
 import { defaultMaxConns, defaultMaxConnsPerClient } from "../wire/Listener.ts"
 import type { ListenOptions } from "../wire/Listener.ts"
@@ -106,6 +107,12 @@ export interface ServeOptions extends ListenOptions {
    * (`defaultMaxBufferedBytes`); at least `maxMessageSize`.
    */
   readonly maxBufferedBytes?: number | undefined
+  /**
+   * Metrics and spans (docs/observability.md): `rpc.server.call.duration`,
+   * `connpool.server.*`, a SERVER span per call. Default: metrics on, spans
+   * off (`Observability.defaultMetrics`, `Observability.defaultTracing`).
+   */
+  readonly observability?: Observability.Options | undefined
 }
 
 /** The limits a server runs with, defaults applied (`Infinity` where switched off). */
@@ -124,6 +131,7 @@ export interface Config {
   readonly limits: Limits
   readonly decoder: DecoderOptions
   readonly session: YamuxConfig.Options
+  readonly observability: Observability.Config
 }
 
 const invalid = (option: string, detail: string) => new ServerConfigError({ reason: "InvalidOption", option, detail })
@@ -228,6 +236,8 @@ export const make = (options: ServeOptions): Config | ServerConfigError => {
   const early = checkHandlers(options.handlers) ?? checkStreaming(options.streaming) ?? checkListen(options) ??
     checkSession(options.session) ?? checkDecoder(options.decoder)
   if (early !== undefined) return early
+  const observability = Observability.normalize(options.observability)
+  if (Observability.isProblem(observability)) return invalid(observability.option, observability.detail)
   const maxConns = count("maxConns", options.maxConns, defaultMaxConns, true)
   if (maxConns instanceof ServerConfigError) return maxConns
   const maxConnsPerClient = count("maxConnsPerClient", options.maxConnsPerClient, defaultMaxConnsPerClient, true)
@@ -292,6 +302,7 @@ export const make = (options: ServeOptions): Config | ServerConfigError => {
       ...options.session,
       // yamux resets SYNs beyond its limit before the ACK: the cheapest refusal, and one clients may retry.
       maxStreams: Math.min(options.session?.maxStreams ?? yamuxMaxStreams, maxStreamsPerSession)
-    }
+    },
+    observability
   }
 }

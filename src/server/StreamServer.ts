@@ -17,14 +17,17 @@ import { Cause, Effect, Exit } from "effect"
 import type { MuxSession, MuxStream } from "../mux/MuxSession.ts"
 import { RequestReader } from "../msgpackrpc/Codec.ts"
 import type { Request } from "../msgpackrpc/Codec.ts"
+import { RPC_METHOD } from "../observability/Semconv.ts"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
 import { type DecoderOptions, type Value, Yield } from "../msgpackrpc/Decoder.ts"
 import { Encoder } from "../msgpackrpc/Encoder.ts"
 import type { Budget } from "./Budget.ts"
-import { failureMessage } from "./Failure.ts"
+import { failureMessage, failureTag } from "./Failure.ts"
 import type { StreamingHandler } from "./StreamingHandler.ts"
 import { StreamingServer } from "./StreamingServer.ts"
 import type { Handler, Server } from "./RpcServer.ts"
+import { clientAttributes } from "./ServerObserver.ts"
+import type { ServerObserver } from "./ServerObserver.ts"
 
 /** What the streams of one server count (read by `RpcServer`'s stats). */
 export interface Counters {
@@ -53,6 +56,8 @@ export interface Shared {
   readonly encoder: Encoder
   readonly counters: Counters
   readonly server: () => Server
+  /** Metrics and spans per call; undefined when both are off (or until the server listens). */
+  observer: ServerObserver | undefined
 }
 
 /** The session a stream arrived on, and what its streams hold of the session's limits. */
@@ -150,16 +155,29 @@ export class StreamServer {
       for (;;) {
         const request = yield* this.nextRequest()
         if (request === undefined) return yield* stream.close
-        const { ServiceMethod: method, Seq: seq } = request.header
-        const handler = shared.handlers[method]
-        const { error, reply } = yield* call(shared, this.origin, handler, method, request.body)
-        const response = encode(shared, handler !== undefined, method, seq, error, reply)
-        if (response === undefined) return yield* Effect.fail(broken)
-        shared.counters.served++
-        // Large byte arrays in the reply go out uncopied; the handler's reply is not touched after this.
-        for (const part of response) yield* stream.write(part)
-        this.answered()
+        const observer = shared.observer
+        yield* observer === undefined
+          ? this.answer(request)
+          : observer.call(request.header.ServiceMethod, this.origin.remoteAddress, this.answer(request))
       }
+    })
+  }
+
+  /** Runs the request's handler and writes the response; succeeds with the call's `error.type` when it failed. */
+  private answer(request: Request): Effect.Effect<string | undefined, unknown> {
+    return Effect.gen({ self: this }, function*() {
+      const { shared, stream } = this
+      const { ServiceMethod: method, Seq: seq } = request.header
+      const handler = shared.handlers[method]
+      const { error, reply, errorType } = yield* call(shared, this.origin, handler, method, request.body)
+      const internalErrors = shared.counters.internalErrors
+      const response = encode(shared, handler !== undefined, method, seq, error, reply)
+      if (response === undefined) return yield* Effect.fail(broken)
+      shared.counters.served++
+      // Large byte arrays in the reply go out uncopied; the handler's reply is not touched after this.
+      for (const part of response) yield* stream.write(part)
+      this.answered()
+      return shared.counters.internalErrors === internalErrors ? errorType : "InternalError"
     })
   }
 
@@ -221,17 +239,25 @@ const call = (
   handler: Handler | undefined,
   method: string,
   args: Value
-): Effect.Effect<{ readonly error: string; readonly reply: unknown }> => {
-  if (handler === undefined) return Effect.succeed({ error: notFound(method, shared.handlers), reply: emptyReply })
+): Effect.Effect<{ readonly error: string; readonly reply: unknown; readonly errorType?: string }> => {
+  if (handler === undefined) {
+    return Effect.succeed({ error: notFound(method, shared.handlers), reply: emptyReply, errorType: "MethodNotFound" })
+  }
   const context = { method, remoteAddress: origin.remoteAddress, server: shared.server(), session: origin.session }
   return Effect.flatMap(Effect.exit(Effect.suspend(() => checked(method, handler(args, context)))), (exit) => {
     if (Exit.isSuccess(exit)) return Effect.succeed({ error: "", reply: exit.value })
     const failure = Cause.findErrorOption(exit.cause)
-    if (failure._tag === "Some") return Effect.succeed({ error: failureMessage(failure.value), reply: emptyReply })
+    if (failure._tag === "Some") {
+      return Effect.succeed({ error: failureMessage(failure.value), reply: emptyReply, errorType: failureTag(failure.value) })
+    }
     shared.counters.internalErrors++
+    // The client sees only "internal error"; the cause (a stack trace, a value) is for the server's operators.
     return Effect.as(
-      Effect.logWarning(`RpcServer: handler of ${method} died; answered "${internalError}"`, exit.cause),
-      { error: internalError, reply: emptyReply }
+      Effect.annotateLogs(Effect.logError(`RpcServer: handler of ${method} died; answered "${internalError}"`, exit.cause), {
+        [RPC_METHOD]: method,
+        ...clientAttributes(origin.remoteAddress)
+      }),
+      { error: internalError, reply: emptyReply, errorType: "InternalError" }
     )
   })
 }

@@ -4,7 +4,8 @@
  * span it makes.
  */
 import { assert } from "@effect/vitest"
-import { Effect, Metric, Tracer } from "effect"
+import { Effect, Logger, Metric, References, Tracer } from "effect"
+import type { Cause } from "effect"
 
 /** Runs `effect` with a registry of its own, so series of other tests never show. */
 export const freshRegistry = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -68,3 +69,34 @@ export const parentId = (span: Tracer.NativeSpan): string | undefined =>
 
 /** The span's attributes as a plain object. */
 export const attributesOf = (span: Tracer.NativeSpan): Record<string, unknown> => Object.fromEntries(span.attributes)
+
+/** One line a logger received. */
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly cause: Cause.Cause<unknown>
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Runs `effect` with a logger that keeps every line at Debug and above (and no other logger),
+ * and returns the lines so far.
+ */
+export const capturingLogs = () => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make<unknown, void>((options) => {
+    const message = Array.isArray(options.message) ? options.message.map(String).join(" ") : String(options.message)
+    lines.push({
+      level: options.logLevel,
+      message,
+      cause: options.cause,
+      annotations: options.fiber.getRef(References.CurrentLogAnnotations)
+    })
+  })
+  const provide = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    effect.pipe(
+      Effect.provideService(References.CurrentLoggers, new Set([logger])),
+      Effect.provideService(References.MinimumLogLevel, "Debug")
+    )
+  return { lines, provide }
+}

@@ -36,7 +36,7 @@ const call = (port: number, method: string, extra: Record<string, string> = {}) 
 describe("RpcMetrics", () => {
   it.effect("after real calls: rpc.client.call.duration by method and error.type, and connpool.rpc.* per server", () =>
     freshRegistry(Effect.gen(function*() {
-      const server = yield* TestService.serve({ session: quiet })
+      const server = yield* TestService.serve({ session: quiet, observability: { metrics: false } })
       const port = server.port
       const dead = yield* deadPort
       const scope = yield* Scope.make()
@@ -89,6 +89,8 @@ describe("RpcMetrics", () => {
       let sleeping = 0
       const server = yield* RpcServer.serve({
         session: quiet,
+        // The server's own series would share the registry: only the pool's are read here.
+        observability: { metrics: false },
         handlers: {
           "Test.Sleep": (args, context) =>
             Effect.suspend(() => {
@@ -122,7 +124,7 @@ describe("RpcMetrics", () => {
 
   it.effect(`past ${maxMethodsPerServer} method names per server, new names are recorded as _OTHER`, () =>
     freshRegistry(Effect.gen(function*() {
-      const server = yield* TestService.serve({ session: quiet })
+      const server = yield* TestService.serve({ session: quiet, observability: { metrics: false } })
       const pool = yield* RpcPool.make({ session: quiet })
       for (let i = 0; i <= maxMethodsPerServer + 1; i++) yield* Effect.exit(pool.rpc(server.address, `Made.Up${i}`, {}))
       const snapshot = yield* Metric.snapshot
@@ -138,7 +140,7 @@ describe("RpcMetrics", () => {
 
   it.effect("with observability.metrics false the pool registers nothing", () =>
     freshRegistry(Effect.gen(function*() {
-      const server = yield* TestService.serve({ session: quiet })
+      const server = yield* TestService.serve({ session: quiet, observability: { metrics: false } })
       const pool = yield* RpcPool.make({ session: quiet, observability: { metrics: false } })
       yield* pool.rpc(server.address, "Status.Ping", {})
       assert.deepStrictEqual(yield* Metric.snapshot, [])
