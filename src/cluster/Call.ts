@@ -18,6 +18,7 @@ import type { RpcPool } from "../rpc/RpcPool.ts"
 import { classify } from "./Classify.ts"
 import type { Attempt } from "./ClusterError.ts"
 import { ClusterError } from "./ClusterError.ts"
+import { failover } from "./ClusterObserver.ts"
 import { invalidOption } from "./ClusterOptions.ts"
 import type { StatsRecorder } from "./ClusterStats.ts"
 import type { Profile } from "./Profile.ts"
@@ -44,6 +45,10 @@ export interface Caller {
   readonly blocking: Pick<Profile, "maxQueryTime" | "defaultQueryTime">
   /** The cluster's Clock, read once at construction (no lookup per call). */
   readonly clock: Clock.Clock
+  /** The cluster's name, for its log lines. */
+  readonly name: string
+  /** Failovers are events on the call's span too. */
+  readonly tracing: boolean
 }
 
 /** A call that has failed once: what its retries and its final error need. */
@@ -110,7 +115,8 @@ const onFailure = (
   run.attempts.push({ server, reason: error.reason, detail: error.detail ?? error.reason, sent: error.sent, at })
   const counters = c.stats.of(server)
   counters.failures++
-  if (verdict.rotate && c.list.notifyFailed(server)) counters.rotations++
+  const rotated = verdict.rotate && c.list.notifyFailed(server)
+  if (rotated) counters.rotations++
   if (!verdict.retry) return Effect.fail(finalError(c, run, server, error, false))
   if (at >= run.deadline) return Effect.fail(finalError(c, run, server, error, true))
   run.retries++
@@ -120,7 +126,17 @@ const onFailure = (
     // hold (plus blocking time) plus one call timeout.
     const wait = Math.min(backoff(run.holdMillis, run.retries, run.previous, u), Math.max(0, run.deadline - at))
     run.previous = wait
-    return Effect.andThen(Effect.sleep(Duration.millis(wait)), attempt(c, run))
+    const told = failover({
+      name: c.name,
+      tracing: c.tracing,
+      method: run.method,
+      server,
+      error,
+      retry: run.retries,
+      waitMillis: wait,
+      rotated
+    })
+    return Effect.andThen(told, Effect.andThen(Effect.sleep(Duration.millis(wait)), attempt(c, run)))
   })
 }
 

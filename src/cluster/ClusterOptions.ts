@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Duration, Option, Schedule } from "effect"
+import * as Observability from "../observability/Observability.ts"
 import { ClusterError } from "./ClusterError.ts"
 import type { Profile, ProfileName } from "./Profile.ts"
 import { byName } from "./Profile.ts"
@@ -67,6 +68,18 @@ export interface Options {
   readonly maxQueryTime?: Duration.Input | undefined
   /** A blocking query's wait when its `MaxQueryTime` is 0. Default 300 s. */
   readonly defaultQueryTime?: Duration.Input | undefined
+  /**
+   * Metrics and spans (docs/observability.md): `connpool.cluster.*` counts, and
+   * with spans on a `connpool.cluster.call` span over each call's attempts,
+   * a failover event per retry. Default: metrics on, spans off.
+   */
+  readonly observability?: Observability.Options | undefined
+  /**
+   * Names the cluster on its metrics (`connpool.cluster.name`) and log lines.
+   * Default the profile's name (`consul` or `nomad`); give two clusters of one
+   * profile in one process different names, or their series mix.
+   */
+  readonly name?: string | undefined
 }
 
 export interface Config {
@@ -81,6 +94,8 @@ export interface Config {
   readonly discovery: { readonly schedule: Schedule.Schedule<unknown>; readonly force: boolean; readonly method: string } | undefined
   readonly pingTimeout: Duration.Duration
   readonly blocking: Pick<Profile, "maxQueryTime" | "defaultQueryTime">
+  readonly observability: Observability.Config
+  readonly name: string
 }
 
 /**
@@ -135,6 +150,10 @@ export const normalize = (options: Options): Config | ClusterError => {
   if (maxQueryTime instanceof ClusterError) return maxQueryTime
   const defaultQueryTime = duration("defaultQueryTime", options.defaultQueryTime, profile.defaultQueryTime, false)
   if (defaultQueryTime instanceof ClusterError) return defaultQueryTime
+  const observability = Observability.normalize(options.observability)
+  if (Observability.isProblem(observability)) return invalidOption(observability.option, observability.detail)
+  const clusterName = options.name ?? name
+  if (typeof clusterName !== "string") return invalidOption("name", `expected a string, got ${typeof clusterName}`)
   const members = options.members ?? defaultMembers
   if (!Number.isFinite(members) || members < 0) return invalidOption("members", `expected a number >= 0, got ${members}`)
 
@@ -163,6 +182,8 @@ export const normalize = (options: Options): Config | ClusterError => {
     members,
     discovery,
     pingTimeout,
-    blocking: { maxQueryTime, defaultQueryTime }
+    blocking: { maxQueryTime, defaultQueryTime },
+    observability,
+    name: clusterName
   }
 }

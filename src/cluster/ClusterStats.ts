@@ -94,9 +94,15 @@ export class StatsRecorder {
     return c
   }
 
-  snapshot(list: ReadonlyArray<string>, offline: boolean): ClusterStats {
+  /** Rotations over all servers, those that left the list included. */
+  get rotations(): number {
     let rotations = 0
     for (const c of this.byServer.values()) rotations += c.rotations
+    return rotations
+  }
+
+  snapshot(list: ReadonlyArray<string>, offline: boolean): ClusterStats {
+    const rotations = this.rotations
     const servers = list.map((address): ServerStats => {
       const c = this.of(address)
       return { address, calls: c.calls, failures: c.failures, rotations: c.rotations, lastPing: c.lastPing }

@@ -25,6 +25,7 @@ import type { Scope } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import { RpcPool } from "../rpc/RpcPool.ts"
 import * as Call from "./Call.ts"
+import * as ClusterObserver from "./ClusterObserver.ts"
 import { ClusterError } from "./ClusterError.ts"
 import * as ClusterOptions from "./ClusterOptions.ts"
 import type { ClusterStats } from "./ClusterStats.ts"
@@ -84,7 +85,21 @@ export const make = (
     const list = new ServerList(config.servers, config.shuffle ? yield* Random.shuffle(config.servers) : config.servers)
     const stats = new StatsRecorder()
     const m: Maintenance = { list, pool, stats, pingTimeout: config.pingTimeout }
-    const caller: Call.Caller = { list, pool, stats, holdMillis: config.holdMillis, blocking: config.blocking, clock }
+    const { metrics, tracing } = config.observability
+    const caller: Call.Caller = {
+      list,
+      pool,
+      stats,
+      holdMillis: config.holdMillis,
+      blocking: config.blocking,
+      clock,
+      name: config.name,
+      tracing
+    }
+    if (metrics) {
+      const observed = ClusterObserver.register(yield* Effect.context<never>(), config.name, stats, list)
+      yield* Effect.addFinalizer(() => Effect.sync(() => observed.remove()))
+    }
 
     if (config.rebalance !== undefined) {
       yield* Effect.forkScoped(Effect.schedule(rebalance(m), rebalanceSchedule(config.rebalance, config.members, list)))
@@ -96,7 +111,9 @@ export const make = (
     }
 
     const rpc = (method: string, args: unknown, callOptions?: RpcCluster.CallOptions) =>
-      Call.call(caller, method, args, callOptions)
+      tracing
+        ? ClusterObserver.call(config.name, config.profile.name, method, Call.call(caller, method, args, callOptions))
+        : Call.call(caller, method, args, callOptions)
 
     return RpcCluster.of({
       rpc,
