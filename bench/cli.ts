@@ -52,3 +52,21 @@ export const messageOf = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "message" in error) return String(error.message)
   return String(error)
 }
+
+/** The observability variants the bench compares, by `--observability` value. */
+export const observabilityVariants = {
+  off: { metrics: false, tracing: false },
+  metrics: { metrics: true, tracing: false },
+  tracing: { metrics: false, tracing: true },
+  all: { metrics: true, tracing: true }
+} as const
+export type ObservabilityVariant = keyof typeof observabilityVariants
+
+/** `--observability off|metrics|tracing|all`; undefined (the library's defaults) when not given. */
+export const observabilityFlag = (text: string | undefined) => {
+  if (text === undefined) return undefined
+  if (!Object.hasOwn(observabilityVariants, text)) {
+    return die(`--observability: expected off, metrics, tracing or all, got ${JSON.stringify(text)}`)
+  }
+  return observabilityVariants[text as ObservabilityVariant]
+}

@@ -4,8 +4,8 @@
  * and in a `--quick` run.
  */
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f"
-export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d", "e", "f"]
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f" | "g"
+export const scenarioIds: ReadonlyArray<ScenarioId> = ["a", "b", "c", "d", "e", "f", "g"]
 
 export const scenarioTitles: Readonly<Record<ScenarioId, string>> = {
   a: "(a) RPC client: RpcPool against the Go client, both calling the Go server",
@@ -13,7 +13,8 @@ export const scenarioTitles: Readonly<Record<ScenarioId, string>> = {
   c: "(c) ConnPool acquire/release against effect's Pool.use, generic-pool and tarn",
   d: "(d) Memory of RpcPool",
   e: "(e) RpcCluster: calls through a three-server cluster against calls straight to one server",
-  f: "(f) Streaming RPC: RpcPool.stream against the Go client, both reading the Go server's endless Test.Fill"
+  f: "(f) Streaming RPC: RpcPool.stream against the Go client, both reading the Go server's endless Test.Fill",
+  g: "(g) Observability: what metrics and spans cost, (a) at 64 callers and (c), each off and on"
 }
 
 /** One load of (a) and (b): callers in flight and `Test.Echo` payload bytes. */
@@ -129,6 +130,8 @@ export interface Mode {
   readonly durationMs: number
   /** `--ops` for bench/acquire.ts: a fixed count that keeps each run to a few seconds; undefined keeps its default. */
   readonly acquireOps: number | undefined
+  /** (g): calls per run of (a)'s client after its warm-up; CPU per call is measured over them. */
+  readonly observabilityCalls: number
   readonly memory: {
     readonly sessions: number
     readonly streams: number
@@ -150,6 +153,7 @@ export const fullMode = (rounds: number): Mode => ({
   warmupMs: 1000,
   durationMs: 2000,
   acquireOps: 500_000,
+  observabilityCalls: 200_000,
   memory: { sessions: 100, streams: 64, calls: 1_000_000, warmCalls: 100_000, concurrency: 64 }
 })
 
@@ -162,5 +166,6 @@ export const quickMode = (rounds: number): Mode => ({
   warmupMs: 200,
   durationMs: 500,
   acquireOps: 200_000,
+  observabilityCalls: 30_000,
   memory: { sessions: 20, streams: 16, calls: 100_000, warmCalls: 20_000, concurrency: 64 }
 })

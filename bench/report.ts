@@ -25,6 +25,7 @@ import {
   sizeLabel,
   variantLabel
 } from "./plan.ts"
+import * as Observability from "./observability.ts"
 import { median, round } from "./stats.ts"
 import { type StreamRow, streamSection, type StreamSummary, summarizeStream } from "./streamReport.ts"
 
@@ -69,6 +70,8 @@ export interface Results {
   readonly e?: Ran<ReadonlyArray<RpcRow>> | undefined
   /** (f): `RpcPool.stream` and the Go client reading the same streaming RPC. */
   readonly f?: Ran<ReadonlyArray<StreamRow>> | undefined
+  /** (g): each subject with each observability variant. */
+  readonly g?: Ran<ReadonlyArray<Observability.Row>> | undefined
 }
 
 export interface Machine {
@@ -246,6 +249,7 @@ export interface Summary {
   readonly d?: Ran<MemorySummary> | undefined
   readonly e?: Ran<ReadonlyArray<RpcSummary>> | undefined
   readonly f?: Ran<ReadonlyArray<StreamSummary>> | undefined
+  readonly g?: Ran<ReadonlyArray<Observability.SubjectSummary>> | undefined
   readonly targets: ReadonlyArray<TargetLine>
 }
 
@@ -263,6 +267,7 @@ export const summarize = (results: Results): Summary => {
   const d = mapRan(results.d, summarizeMemory)
   const e = mapRan(results.e, (rows) => summarizeRpc(rows, () => clusterTarget))
   const f = mapRan(results.f, summarizeStream)
+  const g = mapRan(results.g, Observability.summarize)
   const targets: Array<TargetLine> = []
   const skippedLine = (scenario: ScenarioId, what: string, ran: { readonly skipped?: string | undefined } | undefined) =>
     ran?.skipped !== undefined ? targets.push({ scenario, what, measured: ran.skipped, verdict: "skipped" }) : undefined
@@ -335,7 +340,27 @@ export const summarize = (results: Results): Summary => {
       }
     }
   }
-  return { a, b, c, d, e, f, targets }
+  if (g !== undefined) {
+    if (g.skipped !== undefined) skippedLine("g", "observability cost", g)
+    else {
+      for (const s of g.data) {
+        const metrics = s.variants.find((v) => v.variant === "metrics")
+        targets.push({
+          scenario: "g",
+          what: `metrics (on by default) cost <= ${Observability.observabilityBudgetPct} % CPU per call, ${
+            s.subject === "a" ? "RpcPool" : "ConnPool.use"
+          }`,
+          measured: metrics?.costPct === undefined ? "n/a" : `${metrics.costPct.toFixed(1)} %`,
+          verdict: metrics?.costPct === undefined
+            ? "n/a"
+            : metrics.costPct <= Observability.observabilityBudgetPct
+            ? "PASS"
+            : "MISS"
+        })
+      }
+    }
+  }
+  return { a, b, c, d, e, f, g, targets }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,6 +476,7 @@ const methodNotes = (results: Results): string => {
 - The Go client (\`bench/go/client\`) is written the way Consul's \`agent/pool\` uses HashiCorp's libraries: one TCP connection, one yamux session (\`DefaultConfig\`), net-rpc-msgpackrpc codecs on a LIFO free list of at most 64 (streams shrunk when returned, closed after an error), one goroutine per caller. GOMAXPROCS is Go's default (all cores).
 - The Go server is the interop suite's peer (\`test/interop/go/server\`): \`net/rpc\` with the msgpack codec on yamux streams. It wraps its socket in a frame tracker used for fault injection, which costs an uncontended mutex and a 12-byte header scan per socket write.
 - (c) is \`bench/acquire.ts\`; (d) is \`bench/memory.ts\`, run once (not per round).
+- (g) runs (a)'s client (64 callers, 32 B, a fixed number of calls after the warm-up, against the Go server) and (c)'s \`ConnPool.use\` with \`--observability off|metrics|tracing|all\`, alternating within each round; the cost is the median CPU time per call over \`off\`'s (see bench/observability.ts).
 - (e) runs \`bench/rpc-client.ts\` twice per load: with \`--cluster\` over three Go servers (calls marked idempotent, discovery off, the first server listed current) and with \`--addr\` straight to that same first server. Every call succeeds, so the ratio is the cost of the cluster's retry loop on the path every call takes.
 - (f) reads one endless \`Test.Fill\` streaming RPC per run from a Go server started with \`-protocol nomad\`, for ${perRun}: \`bench/stream-client.ts\` through \`RpcPool.stream\` (heartbeats dropped, each payload's bytes counted), and \`bench/go/client -stream\`, which reads the same frames with go-msgpack from a 64 KiB \`bufio.Reader\` on the stream (faster than Nomad's own decoder, which reads the stream unbuffered). Both use yamux's default 256 KiB window.
 - The machine may be shared: the load average at the start and end of the run is in the header. Compare ratios from the same run, not absolute numbers across runs.
@@ -479,7 +505,12 @@ export const markdown = (results: Results, summary: Summary): string => {
     summary.e === undefined
       ? undefined
       : rpcSection("e", summary.e, { ours: "RpcCluster", go: "RpcPool" }, "cluster / straight"),
-    summary.f === undefined ? undefined : streamSection(summary.f.skipped !== undefined ? summary.f : summary.f.data, table, mark)
+    summary.f === undefined ? undefined : streamSection(summary.f.skipped !== undefined ? summary.f : summary.f.data, table, mark),
+    summary.g === undefined
+      ? undefined
+      : summary.g.skipped !== undefined
+      ? `## ${scenarioTitles.g}\n\nSkipped: ${summary.g.skipped}.\n`
+      : Observability.section(scenarioTitles.g, summary.g.data)
   ].filter((s): s is string => s !== undefined)
   return [
     "# Benchmarks",
@@ -517,8 +548,8 @@ export const json = (results: Results, summary: Summary): string =>
     only: results.only,
     commands: results.commands,
     targets: summary.targets,
-    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d, e: summary.e, f: summary.f },
-    runs: { a: results.a, b: results.b, c: results.c, d: results.d, e: results.e, f: results.f }
+    summary: { a: summary.a, b: summary.b, c: summary.c, d: summary.d, e: summary.e, f: summary.f, g: summary.g },
+    runs: { a: results.a, b: results.b, c: results.c, d: results.d, e: results.e, f: results.f, g: results.g }
   }, null, 2)}\n`
 
 /** Writes `text` to `file` through a temporary file in `tmpDir`, so a reader never sees half of it. */

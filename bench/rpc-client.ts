@@ -9,6 +9,9 @@
  * idempotent, discovery off, the first server listed current), for (e): the cost of the cluster's
  * retry loop on calls that succeed.
  *
+ * `--observability off|metrics|tracing|all` sets the pool's (and cluster's) `observability` option
+ * (default: the library's defaults), for the cost of metrics and spans.
+ *
  * Prints one JSON line: {calls, ok, failed, seconds, callsPerSec, p50Ms, p99Ms, cpuUsPerCall} (plus "error",
  * the first failure, when a call failed, and "retries" and "current" through a cluster); when the server cannot
  * be reached, {"fatal": ...} and exit status 1.
@@ -17,13 +20,13 @@ import { randomFillSync } from "node:crypto"
 import { Cause, Effect, Exit, Layer } from "effect"
 import type { Value } from "../src/msgpackrpc/Decoder.ts"
 import { Protocol, RpcCluster, RpcPool } from "../src/index.ts"
-import { die, durationMs, flags, integer, messageOf } from "./cli.ts"
+import { die, durationMs, flags, integer, messageOf, observabilityFlag } from "./cli.ts"
 import { percentile, round } from "./stats.ts"
 
 /** The Note field of every call; bench/go/client sends the same string. */
 const Note = "bench"
 
-const f = flags(["addr", "cluster", "protocol", "calls", "duration", "warmup", "concurrency", "size"])
+const f = flags(["addr", "cluster", "protocol", "calls", "duration", "warmup", "concurrency", "size", "observability"])
 const address = f.addr ?? "127.0.0.1:8300"
 const cluster = f.cluster?.split(",").map((s) => s.trim()).filter((s) => s !== "")
 const protocolName = f.protocol ?? "consul"
@@ -33,6 +36,7 @@ const warmup = durationMs("warmup", f.warmup, 0)
 const calls = duration > 0 ? 0 : integer("calls", f.calls, 10_000, 1)
 const concurrency = integer("concurrency", f.concurrency, 1, 1)
 const size = integer("size", f.size, 32)
+const observability = observabilityFlag(f.observability)
 
 interface Worker {
   readonly latencies: Array<number>
@@ -127,7 +131,7 @@ const summarize = (workers: ReadonlyArray<Worker>, ms: number, cpuUs: number) =>
   }
 }
 
-const poolLayer = RpcPool.PoolLayer({ protocol: Protocol.byName[protocolName as "consul" | "nomad"] })
+const poolLayer = RpcPool.PoolLayer({ protocol: Protocol.byName[protocolName as "consul" | "nomad"], observability })
 
 const measure = (ping: Effect.Effect<Value, unknown>, echo: Echo) =>
   Effect.gen(function*() {
@@ -158,7 +162,7 @@ const throughCluster = (servers: ReadonlyArray<string>) =>
   }).pipe(
     // Not shuffled: the current server is the first listed, the one the straight contender
     // calls, so the two differ only in the cluster's code.
-    Effect.provide(RpcCluster.layer({ servers, shuffle: false, discovery: false }).pipe(Layer.provide(poolLayer)))
+    Effect.provide(RpcCluster.layer({ servers, shuffle: false, discovery: false, observability }).pipe(Layer.provide(poolLayer)))
   )
 
 const program = cluster === undefined ? straight : throughCluster(cluster)

@@ -38,6 +38,7 @@ import {
   streamFrameSize,
   streamPayloads
 } from "./plan.ts"
+import * as Observability from "./observability.ts"
 import * as Progress from "./progress.ts"
 import { type AcquireRow, json, markdown, type Ran, type Results, type RpcRow, summarize, writeAtomically } from "./report.ts"
 import type { StreamRow } from "./streamReport.ts"
@@ -48,11 +49,12 @@ const root = path.resolve(here, "..")
 const resultsDir = path.join(here, "results")
 const node = process.execPath
 
-const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e,f] [--rounds N]
+const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e,f,g] [--rounds N]
 
   --quick         short runs and one round: checks that everything works (numbers not to be quoted)
   --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory),
-                  e (RpcCluster against RpcPool), f (streaming RPC)
+                  e (RpcCluster against RpcPool), f (streaming RPC), g (metrics and spans off and on,
+                  in (a) and (c))
   --rounds N      rounds of alternating contenders; figures are medians (default 3, quick 1)
 `
 
@@ -87,7 +89,7 @@ if (options.help) {
 const only: ReadonlyArray<ScenarioId> = options.only === undefined ? scenarioIds : (() => {
   const ids = options.only.split(",").map((s) => s.trim()).filter((s) => s !== "")
   const bad = ids.filter((s) => !(scenarioIds as ReadonlyArray<string>).includes(s))
-  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e, f; got ${options.only}`)
+  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e, f, g; got ${options.only}`)
   return scenarioIds.filter((id) => ids.includes(id))
 })()
 const rounds = options.rounds === undefined ? (options.quick ? 1 : 3) : Number(options.rounds)
@@ -159,6 +161,30 @@ const acquireArgs = (contender: string, variant: AcquireVariant) => [
   ...(mode.acquireOps === undefined ? [] : ["--ops", String(mode.acquireOps)])
 ]
 
+/** (g): (a)'s client at 64 callers and 32 B, a fixed number of calls, with `variant`. */
+const observedClient = (address: string, variant: Observability.Variant) => [
+  path.join(here, "rpc-client.ts"),
+  "--addr",
+  address,
+  "--concurrency",
+  "64",
+  "--size",
+  "32",
+  "--calls",
+  String(mode.observabilityCalls),
+  "--warmup",
+  mode.warmup,
+  "--observability",
+  variant
+]
+
+/** (g): (c)'s ConnPool.use, its first (headline) variant, with `variant`. */
+const observedAcquire = (variant: Observability.Variant) => [
+  ...acquireArgs("connpool", acquireVariants[0]!),
+  "--observability",
+  variant
+]
+
 const memoryArgs = (address: string) => [
   "--expose-gc",
   path.join(here, "memory.ts"),
@@ -224,6 +250,14 @@ const commandsFor = (go: GoBinaries | undefined): Array<string> => {
       `${rel(go.client)} ${goStreamArgs("ADDR", "binary").join(" ")}`
     )
   }
+  if (wants("g")) {
+    lines.push(
+      "",
+      `# (g), one run per variant (${Observability.variants.join(", ")}); (a)'s part needs a server at ADDR`,
+      ...Observability.variants.map((v) => `node ${show(observedClient("ADDR", v))}`),
+      ...Observability.variants.map((v) => `node ${show(observedAcquire(v))}`)
+    )
+  }
   if (wants("d")) {
     lines.push("", "# (d)")
     if (go === undefined) lines.push("node bench/rpc-server.ts                          # our server (no Go): prints ADDR")
@@ -268,7 +302,7 @@ const started = new Date()
 const loadStart = os.loadavg()
 let goBinaries: GoBinaries | undefined
 let goUnavailable: string | undefined
-if (wants("a") || wants("b") || wants("d") || wants("e") || wants("f")) {
+if (wants("a") || wants("b") || wants("d") || wants("e") || wants("f") || wants("g")) {
   process.stderr.write("building the Go client and server...\n")
   const built = await buildGo()
   if ("unavailable" in built) {
@@ -297,6 +331,9 @@ const clusterRuns = rounds * clusterLoads.length * 2
 if (wants("e") && goBinaries !== undefined) plan(clusterRuns, estimate.rpc)
 const streamRuns = rounds * streamPayloads.length * 2
 if (wants("f") && goBinaries !== undefined) plan(streamRuns, estimate.rpc)
+const observedRuns = rounds * Observability.variants.length
+if (wants("g") && goBinaries !== undefined) plan(observedRuns, mode.warmupMs + mode.observabilityCalls / 20 + 800)
+if (wants("g")) plan(observedRuns, estimate.acquire)
 
 const progress = Progress.make(steps.length, (i) => steps[i]?.estimateMs ?? 0)
 
@@ -339,6 +376,7 @@ const results: {
   d?: Ran<{ readonly outcome: Outcome; readonly server: string }>
   e?: Ran<ReadonlyArray<RpcRow>>
   f?: Ran<ReadonlyArray<StreamRow>>
+  g?: Ran<ReadonlyArray<Observability.Row>>
 } = {}
 const goMissing = goUnavailable ?? (typeof goServer === "string" ? `the Go server did not start: ${goServer}` : undefined)
 
@@ -481,6 +519,38 @@ if (wants("f")) {
     }
     results.f = { data: rows }
   }
+}
+
+if (wants("g")) {
+  const rows: Array<Observability.Row> = []
+  const goAddress = goServer !== undefined && typeof goServer !== "string" ? goServer.address : undefined
+  if (goAddress === undefined) {
+    progress.say(`(g) without (a)'s part: ${goMissing ?? "Go unavailable"}`)
+    if (goBinaries !== undefined) progress.skip(observedRuns)
+  }
+  const subjects: ReadonlyArray<Observability.Subject> = goAddress === undefined ? ["c"] : ["a", "c"]
+  for (const subject of subjects) {
+    const mine = Observability.variants.map((variant) => ({ subject, variant, runs: [] as Array<Outcome> }))
+    rows.push(...mine)
+    for (let round = 1; round <= rounds; round++) {
+      // Rotate the starting variant each round, so none always runs first.
+      for (let i = 0; i < mine.length; i++) {
+        const row = mine[(i + round - 1) % mine.length]!
+        const label = `(g) ${subject === "a" ? "RpcPool" : "ConnPool.use"}, ${Observability.variantNames[row.variant]}, round ${round}/${rounds}`
+        row.runs.push(
+          await step(
+            label,
+            () =>
+              subject === "a"
+                ? runJson(node, observedClient(goAddress!, row.variant), RpcTimeoutMs)
+                : runJson(node, observedAcquire(row.variant), AcquireTimeoutMs),
+            (o) => headline(o, subject === "a" ? "cpuUsPerCall" : "opsPerSec", subject === "a" ? "CPU µs/call" : "ops/s")
+          )
+        )
+      }
+    }
+  }
+  results.g = { data: rows }
 }
 
 for (const server of servers) await server.stop()
