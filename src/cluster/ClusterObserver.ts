@@ -57,10 +57,10 @@ export const call = (
   method: string,
   effect: Effect.Effect<Value, ClusterError>
 ): Effect.Effect<Value, ClusterError> =>
-  Spans.span(effect, "connpool.cluster.call", "internal", {
-    [CLUSTER_NAME]: name,
-    [S.RPC_SYSTEM_NAME]: system,
-    [S.RPC_METHOD]: method
+  // Current inside, so the pool's CLIENT span of each attempt nests under it.
+  Spans.around(effect, "connpool.cluster.call", {
+    kind: "internal",
+    attributes: { [CLUSTER_NAME]: name, [S.RPC_SYSTEM_NAME]: system, [S.RPC_METHOD]: method }
   }, S.errorTypeOf)
 
 /**

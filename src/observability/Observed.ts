@@ -6,6 +6,8 @@
  * `Counter` that is not `incremental` as a non-monotonic Sum (OpenTelemetry's
  * UpDownCounter) and an incremental one as a monotonic Sum (a Counter).
  *
+ * Histograms are the owner's own (`Histogram.ts`), registered the same way.
+ *
  * One `Observed` holds the series of one owner (a pool, a server, one server
  * address of a pool) and removes them all at once when the owner goes, so
  * the registry keeps no function of a closed pool alive.
@@ -14,6 +16,7 @@
  */
 import { Metric } from "effect"
 import type { Context } from "effect"
+import { Histogram } from "./Histogram.ts"
 
 export type Attributes = Metric.Metric.AttributeSet
 
@@ -22,8 +25,6 @@ const noop = (): void => {}
 export class Observed {
   private readonly context: Context.Context<never>
   private readonly registrations: Array<Metric.Registration> = []
-  /** Pushed series (histograms) of this owner, removed with the rest. */
-  private readonly pushed: Array<Metric.Metric<never, unknown>> = []
 
   /** `context` holds the `MetricRegistry` the series go to (and `CurrentMetricAttributes`, if any). */
   constructor(context: Context.Context<never>) {
@@ -55,30 +56,20 @@ export class Observed {
   }
 
   /**
-   * A histogram series this owner pushes to, made empty in the registry now
-   * (so it reads a count of 0 before its first value) and removed with the rest.
+   * A histogram its owner records into (`Histogram.record`), in the registry
+   * from now on (reading a count of 0 until its first value).
    */
-  histogram(
-    name: string,
-    description: string,
-    attributes: Attributes,
-    boundaries: ReadonlyArray<number>
-  ): Metric.Histogram<number> {
+  histogram(name: string, description: string, attributes: Attributes, boundaries: ReadonlyArray<number>): Histogram {
+    const histogram = new Histogram(boundaries)
     const metric = Metric.histogram(name, { description, attributes, boundaries })
-    // Reading a series makes it in the registry.
-    metric.valueUnsafe(this.context)
-    this.pushed.push(metric as Metric.Metric<never, unknown>)
-    return metric
-  }
-
-  /** Records `value` in a histogram made by `histogram`. */
-  record(metric: Metric.Histogram<number>, value: number): void {
-    metric.updateUnsafe(value, this.context)
+    this.registrations.push(
+      Metric.registerUnsafe(metric, this.context, { get: () => histogram.state(), update: noop, modify: noop })
+    )
+    return histogram
   }
 
   /** Removes every series of this owner from the registry. */
   remove(): void {
     for (const registration of this.registrations.splice(0)) registration.remove()
-    for (const metric of this.pushed.splice(0)) Metric.removeUnsafe(metric, this.context)
   }
 }

@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Cause, Duration, Effect, Exit } from "effect"
+import type { Tracer } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import { RemoteError } from "../msgpackrpc/RemoteError.ts"
 import type { StreamClient } from "../msgpackrpc/StreamClient.ts"
@@ -51,8 +52,11 @@ class Call {
   /** When the run started, in the pool's monotonic millis: one clock read serves the deadline, the fast lane and the metrics. */
   readonly start: number
   readonly deadline: Deadline
+  /** The call's span when spans are on: the parent of its dial spans. */
+  readonly span: Tracer.Span | undefined
 
-  constructor(state: State, target: Target, method: string, args: unknown, timeout: number) {
+  constructor(state: State, target: Target, method: string, args: unknown, timeout: number, span?: Tracer.Span) {
+    this.span = span
     this.state = state
     this.target = target
     this.method = method
@@ -96,7 +100,7 @@ class Call {
   private slowPath(mayRetry: boolean): Attempt {
     const state = this.state
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(state.acquire(this.target)), (conn) => {
+      Effect.flatMap(restore(state.acquire(this.target, this.span)), (conn) => {
         conn.markForUse(state.now())
         // Only its waits are interruptible: a client taken is handed over, never dropped (see Conn.takeClient).
         return Effect.flatMap(Effect.exit(conn.takeClient(restore)), (taken): Attempt => {
@@ -182,10 +186,8 @@ class Call {
 }
 
 /** The seed's one retry; an event on the call's span when spans are on. */
-const retryOnce = (state: State, target: Target, call: Call): Attempt =>
-  state.config.observability.tracing
-    ? Effect.andThen(RpcTracing.retried(target), call.attempt(false))
-    : call.attempt(false)
+const retryOnce = (target: Target, call: Call): Attempt =>
+  call.span === undefined ? call.attempt(false) : Effect.andThen(RpcTracing.retried(call.span, target), call.attempt(false))
 
 /**
  * Runs one call of `method` on `target` with a deadline of `timeout` millis,
@@ -197,7 +199,8 @@ export const run = (
   target: Target,
   method: string,
   args: unknown,
-  timeout: number
+  timeout: number,
+  span?: Tracer.Span
 ): Effect.Effect<Value, RpcError> =>
   Effect.suspend(() => {
     const counters = state.countersFor(target.key)
@@ -205,9 +208,9 @@ export const run = (
     // Held while the call runs, so the address's counters are not evicted under it.
     counters.active++
     const series = state.metrics?.server(target, counters)
-    const call = new Call(state, target, method, args, timeout)
+    const call = new Call(state, target, method, args, timeout, span)
     return Effect.flatMap(call.attempt(true), (result) =>
-      result === Retry ? (retryOnce(state, target, call) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
+      result === Retry ? (retryOnce(target, call) as Effect.Effect<Value, RpcError>) : Effect.succeed(result)).pipe(
         Effect.onExit((exit) => {
           state.deadlines.remove(call.deadline)
           counters.active--

@@ -11,7 +11,8 @@
  *
  * @since 0.1.0
  */
-import type { Context, Metric } from "effect"
+import type { Context } from "effect"
+import type { Histogram } from "../observability/Histogram.ts"
 import { Observed } from "../observability/Observed.ts"
 import type { Attributes } from "../observability/Observed.ts"
 import * as S from "../observability/Semconv.ts"
@@ -34,7 +35,7 @@ export class ServerSeries {
   private readonly observed: Observed
   private readonly attributes: Attributes
   /** By method (successes), or by `error.type` and method (failures). */
-  private readonly durations = new Map<string, Metric.Histogram<number>>()
+  private readonly durations = new Map<string, Histogram>()
   private readonly methods = new Set<string>()
 
   constructor(context: Context.Context<never>, pool: string, system: string, target: Target, counters: Counters, connOf: ConnOf) {
@@ -65,11 +66,11 @@ export class ServerSeries {
   record(method: string, seconds: number, errorType: string | undefined): void {
     const histogram = this.durations.get(errorType === undefined ? method : `${errorType}\n${method}`) ??
       this.histogram(method, errorType)
-    this.observed.record(histogram, seconds)
+    histogram.record(seconds)
   }
 
   /** The series of a method not seen with this outcome; past the bound, the one `_OTHER` series. */
-  private histogram(method: string, errorType: string | undefined): Metric.Histogram<number> {
+  private histogram(method: string, errorType: string | undefined): Histogram {
     const name = this.methods.has(method) || this.methods.size < maxMethodsPerServer ? method : S.OTHER
     const key = errorType === undefined ? name : `${errorType}\n${name}`
     let histogram = this.durations.get(key)

@@ -194,8 +194,10 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
     ): Effect.Effect<Value, RpcError> => {
       const resolved = resolve(address, method, callOptions?.timeout)
       if (resolved instanceof RpcError) return Effect.fail(resolved)
-      const call = Call.run(state, resolved.target, method, args, resolved.timeout)
-      return config.observability.tracing ? RpcTracing.client(config, resolved.target, method, call) : call
+      const { target, timeout } = resolved
+      return config.observability.tracing
+        ? RpcTracing.client(config, target, method, (span) => Call.run(state, target, method, args, timeout, span))
+        : Call.run(state, target, method, args, timeout)
     }
 
     const openStreaming = (address: string, method: string, timeout: Duration.Input | undefined) => {

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import type { Clock, Context, Fiber } from "effect"
+import type { Clock, Context, Fiber, Tracer } from "effect"
 import { Effect, Exit, Scope } from "effect"
 import { CONNPOOL_POOL_NAME, SERVER_ADDRESS, SERVER_PORT } from "../observability/Semconv.ts"
 import type { Connector } from "../wire/ByteTransport.ts"
@@ -154,19 +154,19 @@ export class State {
    * The caller marks it for use inside its uninterruptible region, so an
    * interruption can never leave a caller counted that will not release.
    */
-  acquire(target: Target): Effect.Effect<Conn, RpcError> {
+  acquire(target: Target, span?: Tracer.Span): Effect.Effect<Conn, RpcError> {
     return Effect.suspend(() => {
       if (this.closed) return Effect.fail(poolClosed(target.key, ""))
       const conn = this.conns.get(target.key)
       if (conn !== undefined && conn.usable) return Effect.succeed(conn)
-      const fresh = this.awaitDial(target)
+      const fresh = this.awaitDial(target, span)
       // A Conn the server sent GoAway on is still mapped: retire it (closed once its callers leave).
       return conn === undefined ? fresh : Effect.andThen(this.clearConn(conn), fresh)
     })
   }
 
   /** Joins the dial for `target` as one of its `maxPendingCalls` waiters, or fails with `TooManyPending`. */
-  private awaitDial(target: Target): Effect.Effect<Conn, RpcError> {
+  private awaitDial(target: Target, span: Tracer.Span | undefined): Effect.Effect<Conn, RpcError> {
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         const gauge = this.countersFor(target.key)
@@ -176,7 +176,7 @@ export class State {
         const wait = this.limiter.join(target.key, this.dial(target))
         return Effect.ensuring(
           restore(
-            this.config.observability.tracing ? RpcTracing.dial(this.config, target, this.limiter.has(target.key), wait) : wait
+            span === undefined ? wait : RpcTracing.dial(this.config, target, this.limiter.has(target.key), span, wait)
           ),
           Effect.sync(() => gauge.pending--)
         )

@@ -14,8 +14,9 @@
  * @since 0.1.0
  */
 import { Effect, Exit } from "effect"
-import type { Cause, Clock, Context, Metric } from "effect"
+import type { Cause, Clock, Context } from "effect"
 import type * as Observability from "../observability/Observability.ts"
+import type { Histogram } from "../observability/Histogram.ts"
 import { Observed } from "../observability/Observed.ts"
 import type { Attributes } from "../observability/Observed.ts"
 import * as S from "../observability/Semconv.ts"
@@ -54,7 +55,7 @@ export class ServerObserver {
   private readonly system: string
   private readonly listening: Listening
   /** `rpc.server.call.duration` by method (successes) or by `error.type` and method. */
-  private readonly durations = new Map<string, Metric.Histogram<number>>()
+  private readonly durations = new Map<string, Histogram>()
   private readonly attributes: Attributes
 
   constructor(options: {
@@ -130,7 +131,7 @@ export class ServerObserver {
     const failed = Effect.flatMap(timed, (errorType) => errorType === undefined ? Effect.void : Effect.fail(new Answered(errorType)))
     // The conventions name a span of an unknown method after the RPC system.
     return Effect.catch(
-      Spans.span(failed, known ? method : this.system, "server", attributes, spanErrorType),
+      Spans.around(failed, known ? method : this.system, { kind: "server", attributes }, spanErrorType),
       (error) => error instanceof Answered ? Effect.void : Effect.fail(error)
     )
   }
@@ -147,13 +148,14 @@ export class ServerObserver {
         const seconds = Number(this.clock.monotonicTimeNanosUnsafe() - start) / 1e9
         const errorType = Exit.isSuccess(exit) ? exit.value : S.errorTypeOf(exit.cause)
         const key = errorType === undefined ? name : `${errorType}\n${name}`
-        this.observed!.record(this.durations.get(key) ?? this.histogram(name, errorType), seconds)
+        const histogram = this.durations.get(key) ?? this.histogram(name, errorType)
+        histogram.record(seconds)
         return Effect.void
       })
     })
   }
 
-  private histogram(name: string, errorType: string | undefined): Metric.Histogram<number> {
+  private histogram(name: string, errorType: string | undefined): Histogram {
     const histogram = this.observed!.histogram(
       "rpc.server.call.duration",
       "Duration of inbound RPCs, from the request read to the response written, in seconds.",
