@@ -44,9 +44,12 @@ export class Breaker {
   private readonly signal = new Signal()
 
   readonly threshold: number
+  /** Writes a debug line of the pool's (a transition). */
+  private readonly log: (message: string) => Effect.Effect<void>
 
-  constructor(threshold: number) {
+  constructor(threshold: number, log: (message: string) => Effect.Effect<void> = () => Effect.void) {
     this.threshold = threshold
+    this.log = log
   }
 
   get isOpen(): boolean {
@@ -87,11 +90,16 @@ export class Breaker {
       this.signal.wait,
       Effect.suspend(() => {
         if (!this.isOpen) return Effect.void
-        return Effect.ignore(Effect.retry(attempt, schedule)).pipe(
+        const opened = this.log(
+          `dial breaker open after ${this.failures} failed dials in a row: ${this.lastError?.message ?? "?"}; probing`
+        )
+        return opened.pipe(
+          Effect.andThen(Effect.ignore(Effect.retry(attempt, schedule))),
           Effect.andThen(Effect.sync(() => {
             this.failures = 0
             onClose()
-          }))
+          })),
+          Effect.andThen(this.log("dial breaker closed"))
         )
       })
     )

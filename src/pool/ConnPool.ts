@@ -46,6 +46,7 @@ import * as Dialer from "./Dialer.ts"
 import { Lease } from "./Lease.ts"
 import type { PooledConn } from "./PooledConn.ts"
 import { PoolError } from "./PoolError.ts"
+import { PoolMetrics } from "./PoolMetrics.ts"
 import type { Options } from "./PoolOptions.ts"
 import { normalize } from "./PoolOptions.ts"
 import type { PoolStats } from "./PoolStats.ts"
@@ -174,6 +175,9 @@ export const make = <A, E, R>(
     const clock = yield* Clock.Clock
     const random = yield* Random.Random
     const background = yield* Scope.fork(scope, "parallel")
+    const metrics = config.observability.metrics
+      ? new PoolMetrics(yield* Effect.context<never>(), config.name, clock)
+      : undefined
     const core = new Core<A>({
       config,
       clock,
@@ -183,7 +187,8 @@ export const make = <A, E, R>(
         services: services as Context.Context<never>,
         name: config.name,
         dialTimeout: config.dialTimeout,
-        dialRetry: config.dialRetry
+        dialRetry: config.dialRetry,
+        observer: metrics
       }),
       closeSignal: options.closeSignal,
       hooks: {
@@ -192,8 +197,10 @@ export const make = <A, E, R>(
         validate: options.validate,
         validateAfterMillis: config.validateAfterMillis
       },
-      background
+      background,
+      metrics
     })
+    metrics?.observe(core)
     yield* Scope.addFinalizer(scope, core.close)
 
     const probeDial = core.dialer.attempt((_, connScope) => Scope.close(connScope, Exit.void))

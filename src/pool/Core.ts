@@ -23,6 +23,7 @@
  */
 import type { Clock, Random } from "effect"
 import { Deferred, Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { DB_POOL_NAME } from "../observability/Semconv.ts"
 import { Breaker } from "./Breaker.ts"
 import type { Dialer } from "./Dialer.ts"
 import type { Hooks } from "./Hooks.ts"
@@ -30,6 +31,7 @@ import { IdleList } from "./IdleList.ts"
 import { Millis } from "./Millis.ts"
 import type { Config } from "./PoolOptions.ts"
 import { Entry } from "./PooledConn.ts"
+import type { PoolMetrics } from "./PoolMetrics.ts"
 import { BreakerOpen, PoolClosed, PoolError, PoolExhausted, PoolTimeout } from "./PoolError.ts"
 import type { CloseReason, PoolStats } from "./PoolStats.ts"
 import { Counters, snapshot } from "./PoolStats.ts"
@@ -50,6 +52,10 @@ export class Core<A> {
   readonly hooks: Hooks<A>
   /** Owns every background fiber; closed by `close`. */
   readonly background: Scope.Closeable
+  /** The pool's metrics; undefined when `observability.metrics` is off, so a borrow pays one check. */
+  readonly metrics: PoolMetrics | undefined
+  /** Spans for the waits and dials of `get` (`observability.tracing`). */
+  readonly tracing: boolean
 
   readonly conns = new Set<Entry<A>>()
   readonly idle = new IdleList<A>()
@@ -82,6 +88,7 @@ export class Core<A> {
     readonly closeSignal: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
     readonly hooks: Hooks<A>
     readonly background: Scope.Closeable
+    readonly metrics?: PoolMetrics | undefined
   }) {
     this.config = options.config
     this.clock = options.clock
@@ -91,10 +98,12 @@ export class Core<A> {
     this.hooks = options.hooks
     this.background = options.background
     this.millis = new Millis(options.clock)
+    this.metrics = options.metrics
+    this.tracing = options.config.observability.tracing
     const now = () => this.now()
     this.turns = new Turns(options.config.turns, now, options.config.starvationMillis)
     this.dials = new Turns(options.config.maxConcurrentDials, now, options.config.starvationMillis)
-    this.breaker = new Breaker(options.config.breakerThreshold)
+    this.breaker = new Breaker(options.config.breakerThreshold, (message) => this.logDebug(message))
     this.warmer = new Warmer(this)
     this.lastActive = this.now()
   }
@@ -116,6 +125,11 @@ export class Core<A> {
   /** A monotonic reading of `now()` as wall-clock millis, for the handles' `createdAt`/`usedAt`. */
   wallTime(monotonic: number): number {
     return this.clock.currentTimeMillisUnsafe() - (this.nowFresh() - monotonic)
+  }
+
+  /** A debug line about the pool, named and annotated with its name. */
+  logDebug(message: string): Effect.Effect<void> {
+    return Effect.annotateLogs(Effect.logDebug(`${this.config.name}: ${message}`), { [DB_POOL_NAME]: this.config.name })
   }
 
   failClosed(): Effect.Effect<never, PoolError> {
@@ -206,7 +220,7 @@ export class Core<A> {
   /** Closes a dialled connection that was never registered (the pool had no use for it). */
   closeUnregistered(scope: Scope.Closeable, reason: CloseReason): Effect.Effect<void> {
     this.counters.closes[reason]++
-    return Scope.close(scope, Exit.void)
+    return Effect.andThen(this.logDebug(`connection closed: ${reason}`), Scope.close(scope, Exit.void))
   }
 
   /** Forks the entry's close-signal watcher, if the pool has a close signal. */
@@ -250,6 +264,7 @@ export class Core<A> {
     if (entry.state !== "InUse") return undefined
     entry.holder = undefined
     const now = this.now()
+    this.metrics?.useTime.record((now - entry.lastUsed) / 1000)
     entry.lastUsed = now
     this.lastActive = now
     const reason: CloseReason | undefined = this.closed
@@ -277,6 +292,7 @@ export class Core<A> {
   /** Closes an `InUse` entry its holder gives back broken (`remove`, `closeConn`). */
   removeUnsafe(entry: Entry<A>, reason: CloseReason = "remove"): Effect.Effect<void> | undefined {
     if (entry.state !== "InUse") return undefined
+    this.metrics?.useTime.record((this.now() - entry.lastUsed) / 1000)
     return this.discard(entry, entry.dead ? "stale" : reason)
   }
 
@@ -306,17 +322,18 @@ export class Core<A> {
   private unregister(entry: Entry<A>, reason: CloseReason): void {
     if (entry.state === "Idle") this.idle.remove(entry)
     entry.state = "Closed"
+    entry.closeReason = reason
     entry.holder = undefined
     this.conns.delete(entry)
     this.counters.closes[reason]++
     if (this.closed && this.conns.size === 0) Deferred.doneUnsafe(this.drained, Exit.void)
   }
 
-  /** Stops the watcher and closes the connection's scope. */
+  /** Stops the watcher and closes the connection's scope, saying why at debug level. */
   closeEntry(entry: Entry<A>): Effect.Effect<void> {
     const watcher = entry.watcher
     entry.watcher = undefined
-    const close = Scope.close(entry.scope, Exit.void)
+    const close = Effect.andThen(this.logDebug(`connection closed: ${entry.closeReason ?? "remove"}`), Scope.close(entry.scope, Exit.void))
     return watcher === undefined ? close : Effect.andThen(Fiber.interrupt(watcher), close)
   }
 
@@ -378,6 +395,8 @@ export class Core<A> {
   readonly close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
     if (this.closed) return Deferred.await(this.closeDone)
     this.closed = true
+    // The registry must not keep the pool's gauges (and through them the pool) alive.
+    this.metrics?.remove()
     this.turns.drain()
     this.dials.drain()
     this.dialer.shutdown()

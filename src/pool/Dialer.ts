@@ -36,6 +36,7 @@
  */
 import type { Schedule } from "effect"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Scope } from "effect"
+import { DB_POOL_NAME } from "../observability/Semconv.ts"
 import type { DialError } from "./PoolError.ts"
 import { DialFailed, DialTimeout } from "./PoolError.ts"
 
@@ -74,6 +75,20 @@ export interface Dialer<A> {
   readonly shutdown: () => void
 }
 
+/**
+ * Told of each dial attempt's outcome (the pool's metrics): `now` when it
+ * starts, `created` with that reading when it opens, `failed` when it fails
+ * (an interrupted attempt is neither).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DialObserver {
+  readonly now: () => number
+  readonly created: (start: number) => void
+  readonly failed: () => void
+}
+
 const closeOrphan: OnOpen<unknown> = (_, scope) => Scope.close(scope, Exit.void)
 
 /**
@@ -87,8 +102,10 @@ export const make = <A, E, R>(options: {
   readonly name: string
   readonly dialTimeout: Duration.Duration
   readonly dialRetry: Schedule.Schedule<unknown, DialError>
+  readonly observer?: DialObserver | undefined
 }): Dialer<A> => {
-  const { dialRetry, dialTimeout, name, services } = options
+  const { dialRetry, dialTimeout, name, observer, services } = options
+  const annotations = { [DB_POOL_NAME]: name }
   const open = Effect.mapError(
     Effect.updateContext(
       options.dial as Effect.Effect<A, E, never>,
@@ -111,6 +128,7 @@ export const make = <A, E, R>(options: {
     Effect.uninterruptibleMask((restore) => {
       if (closed) return Effect.fail(closedError)
       const scope = Scope.makeUnsafe()
+      const start = observer?.now() ?? 0
       let gaveUp = false
       let taken = false
       let ended = false
@@ -122,10 +140,21 @@ export const make = <A, E, R>(options: {
       const dial = Effect.onExitPrimitive(
         bounded,
         (exit: Exit.Exit<A, DialError>) => {
-          if (exit._tag === "Failure") return Scope.close(scope, exit)
-          if (gaveUp) return onOrphan(exit.value, scope)
+          if (exit._tag === "Failure") {
+            if (Cause.hasInterruptsOnly(exit.cause)) return Scope.close(scope, exit)
+            observer?.failed()
+            const error = Cause.findErrorOption(exit.cause)
+            const why = error._tag === "Some" ? error.value.message : Cause.pretty(exit.cause)
+            return Effect.andThen(
+              Effect.annotateLogs(Effect.logDebug(`${name}: dial failed: ${why}`), annotations),
+              Scope.close(scope, exit)
+            )
+          }
+          observer?.created(start)
+          const dialled = Effect.annotateLogs(Effect.logDebug(`${name}: connection dialled`), annotations)
+          if (gaveUp) return Effect.andThen(dialled, onOrphan(exit.value, scope) ?? Effect.void)
           taken = true
-          return onOpen(exit.value, scope)
+          return Effect.andThen(dialled, onOpen(exit.value, scope) ?? Effect.void)
         }
       )
       /** Nobody waits for the dial any more; it is counted until its fiber ends. */

@@ -49,6 +49,7 @@ import type { Entry, PooledConn } from "./PooledConn.ts"
 import type { DialError, PoolError } from "./PoolError.ts"
 import { DialFailed, PoolError as PoolErrorClass } from "./PoolError.ts"
 import type { Turns } from "./Turns.ts"
+import * as PoolTracing from "./PoolTracing.ts"
 import { Waiter } from "./Waiter.ts"
 
 /**
@@ -132,7 +133,9 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
     this.pending = true
     if (core.turns.tryTake()) {
       this.turn = true
-      return this.afterTurn(fiber, core.now())
+      const now = core.now()
+      this.waitStart = now
+      return this.afterTurn(fiber, now)
     }
     const timeout = core.config.poolTimeoutMillis
     if (timeout <= 0) {
@@ -141,7 +144,8 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
     }
     const now = core.nowFresh()
     this.waitStart = now
-    return Effect.flatMap(this.wait(core.turns, now, now + timeout, fiber), () => {
+    const wait = this.wait(core.turns, now, now + timeout, fiber)
+    return Effect.flatMap(core.tracing ? PoolTracing.wait(core.config.name, wait) : wait, () => {
       this.queue = undefined
       const now = core.nowFresh()
       core.counters.waitCount++
@@ -248,7 +252,7 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
     const dial = this.withTurn
       ? core.dialer.dial((conn, scope) => this.opened(conn, scope), (conn, scope) => core.adoptOrphan(conn, scope))
       : core.dialer.dial((conn, scope) => this.opened(conn, scope))
-    return Effect.onExitPrimitive(dial, () => {
+    const dialled = Effect.onExitPrimitive(dial, () => {
       this.endDial()
       return undefined
     }).pipe(
@@ -259,6 +263,7 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
       }),
       Effect.andThen(Effect.suspend(() => this.closedWhileDialling ? core.failClosed() : this.vetNew()))
     )
+    return core.tracing ? PoolTracing.dial(core.config.name, dialled) : dialled
   }
 
   /** Runs inside the dial attempt's exit: takes ownership of the new connection. */
@@ -311,6 +316,8 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
       entry.turn = true
     }
     this.entry = entry
+    // From `get` to a connection in hand: 0 on the fast path, where no time passed.
+    if (this.withTurn) core.metrics?.waitTime.record((now - this.waitStart) / 1000)
     if (this.pending) {
       this.pending = false
       core.counters.pendingRequests--

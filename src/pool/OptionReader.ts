@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Option, Schedule } from "effect"
+import * as Observability from "../observability/Observability.ts"
 import { InvalidOption } from "./PoolError.ts"
 
 const durationKeys: ReadonlySet<string> = new Set([
@@ -126,6 +127,14 @@ export class OptionReader {
     const value = this.options[option]
     if (value === undefined) return fallback
     return Schedule.isSchedule(value) ? value as S : this.reject(option, "a Schedule", fallback)
+  }
+
+  /** The `observability` option, checked as every layer checks it. */
+  observability(option: string): Observability.Config {
+    const checked = Observability.normalize(this.options[option] as Observability.Options | undefined)
+    if (!Observability.isProblem(checked)) return checked
+    this.error ??= new InvalidOption({ pool: this.pool, option: checked.option, detail: checked.detail })
+    return Observability.normalize(undefined) as Observability.Config
   }
 
   /** A required Effect. */

@@ -8,6 +8,7 @@
  */
 import type { Effect } from "effect"
 import { Duration, Schedule } from "effect"
+import type * as Observability from "../observability/Observability.ts"
 import { readOptions } from "./OptionReader.ts"
 import type { DialError, InvalidOption } from "./PoolError.ts"
 
@@ -181,6 +182,13 @@ export interface Options<A, E, R> {
   readonly validate?: ((conn: A) => Effect.Effect<unknown, unknown>) | undefined
   /** Idle time after which `validate` runs on hand-out; 0 runs it every time. Default never. */
   readonly validateAfter?: Duration.Input | undefined
+  /**
+   * Metrics and spans (docs/observability.md): `db.client.connection.*` and
+   * `connpool.*` with `db.client.connection.pool.name` = `name`, and spans for
+   * a `get` that waited for a turn (`connpool.wait`) or dialled
+   * (`connpool.dial`). Default: metrics on, spans off.
+   */
+  readonly observability?: Observability.Options | undefined
 }
 
 /**
@@ -212,6 +220,7 @@ export interface Config {
   readonly breakerProbe: Schedule.Schedule<unknown, DialError>
   readonly closeGracePeriod: Duration.Duration
   readonly validateAfterMillis: number
+  readonly observability: Observability.Config
 }
 
 /**
@@ -273,6 +282,7 @@ export const normalize = <A, E, R>(options: Options<A, E, R>): Config | InvalidO
       breakerThreshold,
       breakerProbe: read.schedule("breakerProbe", defaultBreakerProbe),
       closeGracePeriod: read.duration("closeGracePeriod", defaultCloseGracePeriod),
-      validateAfterMillis: Duration.toMillis(read.duration("validateAfter", defaultValidateAfter))
+      validateAfterMillis: Duration.toMillis(read.duration("validateAfter", defaultValidateAfter)),
+      observability: read.observability("observability")
     }
   })

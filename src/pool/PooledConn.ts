@@ -24,6 +24,7 @@
  * @since 0.1.0
  */
 import type { Fiber, Scope } from "effect"
+import type { CloseReason } from "./PoolStats.ts"
 
 /**
  * The handle of a connection lent by the pool: a lease, given back once.
@@ -84,6 +85,8 @@ export class Entry<A> implements PooledConn<A> {
   closeOnPut = false
   /** Its close signal fired: the peer closed it. Closed (and counted stale) when it comes back. */
   dead = false
+  /** Why the pool closed it, once `Closed` (for the debug line). */
+  closeReason: CloseReason | undefined = undefined
   /** Watches the dial's close signal; interrupted when the pool closes the connection. */
   watcher: Fiber.Fiber<void> | undefined = undefined
   idlePrev: Entry<A> | undefined = undefined
