@@ -39,12 +39,16 @@
  * "acquire" is `f` run at once, or one already-resolved promise awaited): what every pool of
  * that kind adds its cost to, with `--hold yield` the cost of the yield itself.
  *
+ * `--observability off|metrics|tracing|all` sets the ConnPool contenders' `observability` option
+ * (default: the library's defaults), for the cost of metrics and spans (bench (f)).
+ *
  * Compare runs on the same machine, alternating contenders, and take medians: one run is noisy.
  */
 import { Duration, Effect, Exit, Fiber, Pool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import * as ConnPool from "../src/pool/index.ts"
+import { type ObservabilityVariant, observabilityVariants } from "./cli.ts"
 
 const contenders = [
   "connpool",
@@ -92,12 +96,14 @@ interface Args {
   readonly hold: "none" | "yield"
   readonly clock: "cpu" | "wall"
   readonly starvation: number | undefined
+  /** ConnPool's `observability` option; undefined: the library's defaults. */
+  readonly observability: (typeof observabilityVariants)[ObservabilityVariant] | undefined
 }
 
 const usage = (message: string): never => {
   process.stderr.write(
     `${message}\nusage: node bench/acquire.ts --contender ${contenders.join("|")} [--ops N] ` +
-      `[--start held|free] [--hold none|yield] [--clock cpu|wall] [--starvation MS]\n`
+      `[--start held|free] [--hold none|yield] [--clock cpu|wall] [--starvation MS] [--observability off|metrics|tracing|all]\n`
   )
   process.exit(2)
 }
@@ -114,6 +120,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let hold: Args["hold"] = "none"
   let clock: Args["clock"] = "cpu"
   let starvation: number | undefined
+  let observability: Args["observability"] = undefined
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i]!
     const value = argv[i + 1]
@@ -139,12 +146,15 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         starvation = Number(value)
         if (!(starvation >= 0)) return usage(`--starvation must be a number of ms >= 0, got ${value}`)
         break
+      case "--observability":
+        observability = observabilityVariants[oneOf(flag, value, ["off", "metrics", "tracing", "all"])]
+        break
       default:
         return usage(`unknown flag ${flag}`)
     }
   }
   if (contender === undefined) return usage("--contender is required")
-  return { contender, ops, start, hold, clock, starvation }
+  return { contender, ops, start, hold, clock, starvation, observability }
 }
 
 /** Enough to reach the optimising JIT tiers, small next to the timed part. */
@@ -257,6 +267,7 @@ const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Effe
     const pool = yield* ConnPool.make({
       dial: Effect.sync(makeConn),
       poolSize,
+      observability: args.observability,
       ...(args.starvation === undefined ? {} : { starvationThreshold: Duration.millis(args.starvation) })
     })
     return {
