@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Console, Duration, Effect, Option } from "effect"
+import { Console, Duration, Effect, Metric, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as RpcPool from "../rpc/RpcPool.ts"
 import type { BenchCall, BenchOptions, BenchResult } from "./benchRun.ts"
@@ -17,12 +17,13 @@ import { addresses, hold, idempotent, route } from "./cluster.ts"
 import { CliExit, ExitRemote, UsageError } from "./exit.ts"
 import { clientTlsFlags, duration, optionalDuration, protocol, timeout, toClientTls } from "./flags.ts"
 import { table } from "./json.ts"
+import { metricsTable, seriesJson } from "./metrics.ts"
 
 export { BenchNote, DefaultCalls, DefaultConcurrency, DefaultSize, echoMatches, percentile, runBench } from "./benchRun.ts"
 export type { BenchOptions, BenchResult } from "./benchRun.ts"
 
-/** One JSON line, keys in the documented order; `null` where the table says n/a. */
-export const formatJson = (r: BenchResult): string =>
+/** One JSON line, keys in the documented order; `null` where the table says n/a; `metrics` only with --metrics. */
+export const formatJson = (r: BenchResult, metrics?: ReadonlyArray<Metric.Metric.Snapshot>): string =>
   JSON.stringify({
     calls: r.calls,
     ok: r.ok,
@@ -36,7 +37,8 @@ export const formatJson = (r: BenchResult): string =>
     retries: r.retries,
     perServer: r.perServer,
     method: r.method,
-    interrupted: r.interrupted
+    interrupted: r.interrupted,
+    ...(metrics === undefined ? {} : { metrics: seriesJson(metrics) })
   })
 
 const figure = (n: number | null, digits: number, unit = ""): string => n === null ? "n/a" : `${n.toFixed(digits)}${unit}`
@@ -118,6 +120,10 @@ export const bench = Command.make(
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("Print one JSON line instead of the progress bar and table"),
       Flag.withDefault(false)
+    ),
+    metrics: Flag.Boolean("metrics").pipe(
+      Flag.withDescription("Print the pool's metric snapshot at the end (OpenTelemetry names; warm-up calls included)"),
+      Flag.withDefault(false)
     )
   },
   (input) =>
@@ -148,13 +154,25 @@ export const bench = Command.make(
         timeout: input.timeout,
         progress: !input.json
       }
-      const result = yield* runBench(options, (r) => Console.log(input.json ? formatJson(r) : formatTable(r, options))).pipe(
+      // Read before the pool closes (its series leave the registry then), from a registry of this run's own.
+      const print = (r: BenchResult) =>
+        Effect.flatMap(input.metrics ? Effect.map(Metric.snapshot, Option.some) : Effect.succeedNone, (snapshot) =>
+          Console.log(
+            input.json
+              ? formatJson(r, Option.getOrUndefined(snapshot))
+              : Option.match(snapshot, {
+                onNone: () => formatTable(r, options),
+                onSome: (metrics) => `${formatTable(r, options)}\n${metricsTable(metrics)}`
+              })
+          ))
+      const result = yield* runBench(options, print).pipe(
         Effect.provide(RpcPool.PoolLayer({
           protocol: input.protocol,
           dialTimeout: input.timeout,
           callTimeout: input.timeout,
           ...(tls === undefined ? {} : { tls })
-        }))
+        })),
+        Effect.provideService(Metric.MetricRegistry, new Map())
       )
       yield* failOnFailures(result)
     })
@@ -176,7 +194,9 @@ export const bench = Command.make(
       "--hold; the echo is marked idempotent, other methods when --idempotent is given.",
       "",
       "--json prints one line: {calls, ok, failed, errors: {Reason: count}, seconds, callsPerSec,",
-      "mbPerSec, p50Ms, p99Ms, retries, perServer: {ADDR: calls}, method, interrupted}. mbPerSec",
+      "mbPerSec, p50Ms, p99Ms, retries, perServer: {ADDR: calls}, method, interrupted}, and with",
+      "--metrics a last key, metrics: [{name, attributes, value} or {name, attributes, count, sum,",
+      "min, max} for a histogram (seconds)]: the pool's (and cluster's) series, warm-up included. mbPerSec",
       "counts echo payload bytes of successful calls one way (10^6 bytes), null for other",
       "methods; p50Ms/p99Ms are latencies of successful calls; retries counts a cluster's",
       "failovers and perServer its attempts by server, the warm-up's left out. When no call",

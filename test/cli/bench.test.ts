@@ -53,6 +53,42 @@ describe("connpool bench", () => {
       assert.isAtMost(r.p50Ms, r.p99Ms)
     }))
 
+  it.live("--metrics --json adds the pool's metric snapshot as the last key, under OpenTelemetry's names", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const result = yield* runCli(
+        "bench", server.address, "--calls", "200", "--concurrency", "4", "--size", "16", "--warmup", "0s", "--json", "--metrics"
+      )
+      assert.strictEqual(result.code, 0, result.stderr)
+      const r = JSON.parse(lines(result.stdout)[0]!)
+      assert.deepStrictEqual(Object.keys(r), [...keys, "metrics"])
+      const [host, port] = server.address.split(":")
+      const durations = r.metrics.filter((m: { name: string }) => m.name === "rpc.client.call.duration")
+      assert.deepStrictEqual(durations.map((m: { attributes: unknown }) => m.attributes), [
+        { "rpc.method": "Test.Echo", "rpc.system.name": "consul", "server.address": host, "server.port": port }
+      ])
+      assert.strictEqual(durations[0].count, 201, "the first call, made alone, and the 200 measured")
+      assert.isAbove(durations[0].sum, 0)
+      const dials = r.metrics.find((m: { name: string }) => m.name === "connpool.rpc.dials")
+      assert.deepStrictEqual(dials, {
+        name: "connpool.rpc.dials",
+        attributes: { "connpool.pool.name": "RpcPool", "server.address": host, "server.port": port },
+        value: 1
+      })
+    }))
+
+  it.live("--metrics without --json prints the snapshot after the table, one line per series", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const result = yield* runCli("bench", server.address, "--calls", "50", "--warmup", "0s", "--metrics")
+      assert.strictEqual(result.code, 0, result.stderr)
+      const out = lines(result.stdout)
+      const at = out.indexOf("metrics:")
+      assert.isAbove(at, 0, "after the table")
+      assert.isTrue(out.slice(at).some((l) => /^ {2}rpc\.client\.call\.duration\{.*rpc\.method=Test\.Echo.*\} +count 51 mean /.test(l)))
+      assert.isTrue(out.slice(at).some((l) => /^ {2}connpool\.rpc\.sessions\{.*\} +1$/.test(l)))
+    }))
+
   it.live("checks empty payloads and stops after --duration", () =>
     Effect.gen(function*() {
       const server = yield* serve()

@@ -111,4 +111,15 @@ describe("ClusterObserver", () => {
         "error.type": "RemoteError"
       })
     }).pipe(Effect.provideService(Random.Random, noShuffle)))
+
+  it.effect("an observability option that is not a boolean fails the cluster's construction with InvalidOption", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        RpcCluster.make({ servers: ["127.0.0.1:1"], observability: { tracing: "on" as unknown as boolean } }).pipe(
+          Effect.provide(Layer.orDie(RpcPool.PoolLayer()))
+        )
+      )
+      assert.strictEqual(error.reason, "InvalidOption")
+      assert.include(error.message, "observability.tracing")
+    }))
 })

@@ -220,4 +220,14 @@ describe("PoolMetrics", () => {
       })
       assert.isTrue(waits[0]!.status._tag === "Ended" && Exit.isFailure(waits[0]!.status.exit))
     }))
+
+  it.effect("an observability option that is not a boolean fails make with InvalidOption naming it", () =>
+    Effect.gen(function*() {
+      const probe = yield* makeProbe
+      const error = yield* Effect.flip(
+        ConnPool.make({ dial: probe.dial, name: "db:6379", observability: { metrics: "no" as unknown as boolean } })
+      )
+      assert.strictEqual(error.reason._tag, "InvalidOption")
+      assert.isTrue(error.reason._tag === "InvalidOption" && error.reason.option === "observability.metrics")
+    }))
 })

@@ -146,4 +146,13 @@ describe("ServerObserver", () => {
       assert.strictEqual(attributesOf(other!)["error.type"], "MethodNotFound")
       assert.strictEqual(spans.length, 3)
     }))
+
+  it.effect("an observability option that is not a boolean is a ServerConfigError before listening", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        RpcServer.serve({ handlers, observability: { metrics: 1 as unknown as boolean } })
+      )
+      assert.strictEqual(error._tag, "ServerConfigError")
+      assert.strictEqual((error as RpcServer.ServerConfigError).option, "observability.metrics")
+    }))
 })
