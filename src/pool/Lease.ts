@@ -317,7 +317,11 @@ export class Lease<A> extends Waiter implements PooledConn<A> {
     }
     this.entry = entry
     // From `get` to a connection in hand: 0 on the fast path, where no time passed.
-    if (this.withTurn) core.metrics?.waitTime.record((now - this.waitStart) / 1000)
+    const metrics = core.metrics
+    if (metrics !== undefined && this.withTurn) {
+      if (now === this.waitStart) metrics.waitTime.recordZero()
+      else metrics.waitTime.record((now - this.waitStart) / 1000)
+    }
     if (this.pending) {
       this.pending = false
       core.counters.pendingRequests--

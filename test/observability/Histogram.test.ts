@@ -32,6 +32,19 @@ describe("Histogram", () => {
     }
   })
 
+  it("recordZero reads as record(0)", () => {
+    const a = new Histogram(poolDurationBoundaries)
+    const b = new Histogram(poolDurationBoundaries)
+    for (const v of [0.5, 0, 0.00002]) a.record(v)
+    b.record(0.5)
+    b.recordZero()
+    b.record(0.00002)
+    assert.deepStrictEqual(b.state(), a.state())
+    const zeros = new Histogram([1])
+    zeros.recordZero()
+    assert.deepStrictEqual(zeros.state(), ours([1], [0]))
+  })
+
   it("a value equal to a bound counts in that bound's bucket, as the conventions' upper-inclusive buckets", () => {
     const state = ours([1, 2], [1, 2, 2.5])
     assert.deepStrictEqual(state.buckets, [[1, 1], [2, 2]])
