@@ -7,13 +7,45 @@
  *
  *   npx node examples/observability.ts
  *
- * test/observability/example.test.ts runs it.
+ * docs/observability.md shows the part between the markers;
+ * test/observability/example.test.ts checks the two match and runs it.
  */
-import * as http from "node:http"
+// example:start
 import { Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpExporter } from "effect/observability"
 import { ConnPool, RpcPool, TestService } from "../src/index.ts"
+
+const observability = { metrics: true, tracing: true } as const
+
+/** Some traffic: RPCs through the pool (one fails), and a borrow from a ConnPool. */
+const traffic = Effect.gen(function*() {
+  const server = yield* TestService.serve({ observability })
+  yield* Effect.gen(function*() {
+    yield* RpcPool.rpc(server.address, "Status.Ping", {})
+    yield* RpcPool.rpc(server.address, "Test.Echo", { Seq: 1, Note: "hello", Payload: new Uint8Array(8) })
+    yield* Effect.ignore(RpcPool.rpc(server.address, "Test.Fail", { Message: "no such key" }))
+  }).pipe(Effect.withSpan("checkout"))
+  const cache = yield* ConnPool.make({ name: "cache", dial: Effect.succeed({ id: 1 }), poolSize: 2, observability })
+  yield* ConnPool.use(cache, () => Effect.void).pipe(Effect.withSpan("cache lookup"))
+  // A closed pool's series leave the registry: export before the pools close.
+  yield* (yield* OtlpExporter.Flusher).flush
+})
+
+/** Runs the traffic with effect's OTLP exporter pointed at `baseUrl`. */
+export const exportTo = (baseUrl: string) =>
+  traffic.pipe(
+    Effect.scoped,
+    Effect.provide(RpcPool.PoolLayer({ observability })),
+    Effect.provide(
+      Otlp.layerJson({ baseUrl, resource: { serviceName: "effect-connpool-example" } }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
+    )
+  )
+// example:end
+
+import * as http from "node:http"
 
 /** One span as the collector received it. */
 export interface ReceivedSpan {
@@ -94,35 +126,6 @@ const collector = Effect.acquireRelease(
     })
 )
 
-// example:start
-const observability = { metrics: true, tracing: true } as const
-
-/** Some traffic: RPCs through the pool (one fails), and a borrow from a ConnPool. */
-const traffic = Effect.gen(function*() {
-  const server = yield* TestService.serve({ observability })
-  yield* Effect.gen(function*() {
-    yield* RpcPool.rpc(server.address, "Status.Ping", {})
-    yield* RpcPool.rpc(server.address, "Test.Echo", { Seq: 1, Note: "hello", Payload: new Uint8Array(8) })
-    yield* Effect.ignore(RpcPool.rpc(server.address, "Test.Fail", { Message: "no such key" }))
-  }).pipe(Effect.withSpan("checkout"))
-  const cache = yield* ConnPool.make({ name: "cache", dial: Effect.succeed({ id: 1 }), poolSize: 2, observability })
-  yield* ConnPool.use(cache, () => Effect.void).pipe(Effect.withSpan("cache lookup"))
-  // A closed pool's series leave the registry: export before the pools close.
-  yield* (yield* OtlpExporter.Flusher).flush
-})
-
-/** Runs the traffic with effect's OTLP exporter pointed at `baseUrl`. */
-export const exportTo = (baseUrl: string) =>
-  traffic.pipe(
-    Effect.scoped,
-    Effect.provide(RpcPool.PoolLayer({ observability })),
-    Effect.provide(
-      Otlp.layerJson({ baseUrl, resource: { serviceName: "effect-connpool-example" } }).pipe(
-        Layer.provide(FetchHttpClient.layer)
-      )
-    )
-  )
-// example:end
 
 /** Starts the collector, exports to it, and returns what it received. */
 export const run: Effect.Effect<Received, unknown> = Effect.scoped(Effect.gen(function*() {

@@ -5,9 +5,20 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as fs from "node:fs"
 import { run } from "../../examples/observability.ts"
 
+const read = (relative: string) => fs.readFileSync(new URL(relative, import.meta.url), "utf8")
+
 describe("examples/observability.ts", () => {
+  it("is what docs/observability.md shows", () => {
+    const block = /```ts\n(import \{ Effect, Layer \}[\s\S]*?)```/.exec(read("../../docs/observability.md"))?.[1]
+    const example = /\/\/ example:start\n([\s\S]*?)\/\/ example:end/.exec(read("../../examples/observability.ts"))?.[1]
+    assert.isDefined(block)
+    assert.isDefined(example)
+    assert.strictEqual(block, example!.replace(`from "../src/index.ts"`, `from "effect-connpool"`))
+  })
+
   it.live("exports the span tree and every metric through OTLP to a collector on loopback", () =>
     Effect.gen(function*() {
       const received = yield* run
