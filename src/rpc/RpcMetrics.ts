@@ -3,7 +3,7 @@
  * it, and the pool's own counts under `connpool.rpc.*` (docs/observability.md
  * lists every series and attribute).
  *
- * A call pays for one histogram update, found through two map reads; the
+ * A call pays for one histogram value, found through three map reads; the
  * counts (sessions, streams, waiters, dials) are the ones `RpcStats` already
  * keeps, read only when the metrics are read. A server's series are made,
  * all at zero, when the pool first meets the server (a call's start, before
@@ -12,9 +12,8 @@
  * @since 0.1.0
  */
 import type { Context } from "effect"
-import type { Histogram } from "../observability/Histogram.ts"
+import { CallDurations } from "../observability/CallDurations.ts"
 import { Observed } from "../observability/Observed.ts"
-import type { Attributes } from "../observability/Observed.ts"
 import * as S from "../observability/Semconv.ts"
 import type { Conn } from "./Conn.ts"
 import type { Counters } from "./RpcStats.ts"
@@ -33,16 +32,20 @@ export type ConnOf = (key: string) => Conn | undefined
 /** The series of one server of the pool. */
 export class ServerSeries {
   private readonly observed: Observed
-  private readonly attributes: Attributes
-  /** By method (successes), or by `error.type` and method (failures). */
-  private readonly durations = new Map<string, Histogram>()
+  private readonly durations: CallDurations
+  /** Method names with series of their own, at most `maxMethodsPerServer`. */
   private readonly methods = new Set<string>()
 
   constructor(context: Context.Context<never>, pool: string, system: string, target: Target, counters: Counters, connOf: ConnOf) {
     const observed = new Observed(context)
     this.observed = observed
     const port = String(target.port)
-    this.attributes = { [S.RPC_SYSTEM_NAME]: system, [S.SERVER_ADDRESS]: target.host, [S.SERVER_PORT]: port }
+    this.durations = new CallDurations(
+      observed,
+      "rpc.client.call.duration",
+      "Duration of outbound RPCs, from the call to its reply or failure, in seconds.",
+      { [S.RPC_SYSTEM_NAME]: system, [S.SERVER_ADDRESS]: target.host, [S.SERVER_PORT]: port }
+    )
     const own = { [S.CONNPOOL_POOL_NAME]: pool, [S.SERVER_ADDRESS]: target.host, [S.SERVER_PORT]: port }
     const key = target.key
     observed.upDown("connpool.rpc.sessions", "Open sessions (TCP connections) to the server: 0 or 1.", own, () =>
@@ -62,31 +65,17 @@ export class ServerSeries {
     observed.counter("connpool.rpc.dial.failures", "Dials to the server that failed.", own, () => counters.dialFailures)
   }
 
-  /** Records one call of `method` that took `seconds`, failed with `errorType` (undefined: succeeded). */
+  /**
+   * Records one call of `method` that took `seconds`, failed with `errorType`
+   * (undefined: succeeded). Past the bound, a new name shares the one `_OTHER` series.
+   */
   record(method: string, seconds: number, errorType: string | undefined): void {
-    const histogram = this.durations.get(errorType === undefined ? method : `${errorType}\n${method}`) ??
-      this.histogram(method, errorType)
-    histogram.record(seconds)
-  }
-
-  /** The series of a method not seen with this outcome; past the bound, the one `_OTHER` series. */
-  private histogram(method: string, errorType: string | undefined): Histogram {
-    const name = this.methods.has(method) || this.methods.size < maxMethodsPerServer ? method : S.OTHER
-    const key = errorType === undefined ? name : `${errorType}\n${name}`
-    let histogram = this.durations.get(key)
-    if (histogram === undefined) {
-      this.methods.add(name)
-      histogram = this.observed.histogram(
-        "rpc.client.call.duration",
-        "Duration of outbound RPCs, from the call to its reply or failure, in seconds.",
-        errorType === undefined
-          ? { ...this.attributes, [S.RPC_METHOD]: name, [S.UNIT]: S.SECONDS }
-          : { ...this.attributes, [S.RPC_METHOD]: name, [S.ERROR_TYPE]: errorType, [S.UNIT]: S.SECONDS },
-        S.rpcDurationBoundaries
-      )
-      this.durations.set(key, histogram)
+    let name = method
+    if (!this.methods.has(method)) {
+      if (this.methods.size < maxMethodsPerServer) this.methods.add(method)
+      else name = S.OTHER
     }
-    return histogram
+    this.durations.of(name, errorType).record(seconds)
   }
 
   remove(): void {

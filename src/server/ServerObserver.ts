@@ -16,9 +16,8 @@
 import { Effect, Exit } from "effect"
 import type { Cause, Clock, Context } from "effect"
 import type * as Observability from "../observability/Observability.ts"
-import type { Histogram } from "../observability/Histogram.ts"
+import { CallDurations } from "../observability/CallDurations.ts"
 import { Observed } from "../observability/Observed.ts"
-import type { Attributes } from "../observability/Observed.ts"
 import * as S from "../observability/Semconv.ts"
 import * as Spans from "../observability/Spans.ts"
 import type { Listening } from "../wire/Listener.ts"
@@ -54,9 +53,8 @@ export class ServerObserver {
   private readonly handlers: Readonly<Record<string, Handler>>
   private readonly system: string
   private readonly listening: Listening
-  /** `rpc.server.call.duration` by method (successes) or by `error.type` and method. */
-  private readonly durations = new Map<string, Histogram>()
-  private readonly attributes: Attributes
+  /** `rpc.server.call.duration`; undefined with metrics off. */
+  private readonly durations: CallDurations | undefined
 
   constructor(options: {
     readonly context: Context.Context<never>
@@ -75,13 +73,20 @@ export class ServerObserver {
     this.system = options.system
     this.listening = listening
     const own = { [S.SERVER_ADDRESS]: listening.host, [S.SERVER_PORT]: String(listening.port) }
-    this.attributes = { [S.RPC_SYSTEM_NAME]: options.system, ...own }
     if (!options.config.metrics) {
       this.observed = undefined
+      this.durations = undefined
       return
     }
     const observed = new Observed(options.context)
     this.observed = observed
+    const durations = new CallDurations(
+      observed,
+      "rpc.server.call.duration",
+      "Duration of inbound RPCs, from the request read to the response written, in seconds.",
+      { [S.RPC_SYSTEM_NAME]: options.system, ...own }
+    )
+    this.durations = durations
     observed.upDown("connpool.server.connections", "Connections open, from accept until closed.", own, () =>
       listening.connections().open)
     observed.upDown("connpool.server.sessions", "yamux sessions alive.", own, () => counters.live)
@@ -111,14 +116,14 @@ export class ServerObserver {
       () => counters.internalErrors
     )
     // Every method served has its series from the start, reading a count of 0.
-    for (const method of Object.keys(options.handlers)) this.histogram(method, undefined)
+    for (const method of Object.keys(options.handlers)) durations.of(method, undefined)
   }
 
   /** Runs one call's `answer` (handler, encoding, writing the response) timed and in a SERVER span, as configured. */
   call(method: string, remoteAddress: string, answer: Effect.Effect<string | undefined, unknown>): Effect.Effect<void, unknown> {
     const known = Object.hasOwn(this.handlers, method)
     const name = known ? method : S.OTHER
-    const timed = this.observed === undefined ? answer : this.timed(name, answer)
+    const timed = this.durations === undefined ? answer : this.timed(this.durations, name, answer)
     if (!this.tracing) return timed
     const attributes: Record<string, unknown> = {
       [S.RPC_SYSTEM_NAME]: this.system,
@@ -141,30 +146,18 @@ export class ServerObserver {
     this.observed?.remove()
   }
 
-  private timed(name: string, answer: Effect.Effect<string | undefined, unknown>): Effect.Effect<string | undefined, unknown> {
+  private timed(
+    durations: CallDurations,
+    name: string,
+    answer: Effect.Effect<string | undefined, unknown>
+  ): Effect.Effect<string | undefined, unknown> {
     return Effect.suspend(() => {
       const start = this.clock.monotonicTimeNanosUnsafe()
       return Effect.onExit(answer, (exit) => {
         const seconds = Number(this.clock.monotonicTimeNanosUnsafe() - start) / 1e9
-        const errorType = Exit.isSuccess(exit) ? exit.value : S.errorTypeOf(exit.cause)
-        const key = errorType === undefined ? name : `${errorType}\n${name}`
-        const histogram = this.durations.get(key) ?? this.histogram(name, errorType)
-        histogram.record(seconds)
+        durations.of(name, Exit.isSuccess(exit) ? exit.value : S.errorTypeOf(exit.cause)).record(seconds)
         return Effect.void
       })
     })
-  }
-
-  private histogram(name: string, errorType: string | undefined): Histogram {
-    const histogram = this.observed!.histogram(
-      "rpc.server.call.duration",
-      "Duration of inbound RPCs, from the request read to the response written, in seconds.",
-      errorType === undefined
-        ? { ...this.attributes, [S.RPC_METHOD]: name, [S.UNIT]: S.SECONDS }
-        : { ...this.attributes, [S.RPC_METHOD]: name, [S.ERROR_TYPE]: errorType, [S.UNIT]: S.SECONDS },
-      S.rpcDurationBoundaries
-    )
-    this.durations.set(errorType === undefined ? name : `${errorType}\n${name}`, histogram)
-    return histogram
   }
 }

@@ -5,23 +5,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import * as net from "node:net"
 import { maxMethodsPerServer } from "../../src/rpc/RpcMetrics.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
-import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import { count, freshRegistry, histogramCount, series, seriesOf } from "../observability/helpers.ts"
+import { serve as serveCounting } from "../faults/helpers.ts"
+import { closedPort } from "../wire/fixtures.ts"
 
 const quiet = { enableKeepAlive: false } as const
 
-/** A loopback port where nothing listens. */
-const deadPort = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const own = (port: number) => ({ "connpool.pool.name": "RpcPool", "server.address": "127.0.0.1", "server.port": String(port) })
 const call = (port: number, method: string, extra: Record<string, string> = {}) => ({
@@ -38,7 +30,7 @@ describe("RpcMetrics", () => {
     freshRegistry(Effect.gen(function*() {
       const server = yield* TestService.serve({ session: quiet, observability: { metrics: false } })
       const port = server.port
-      const dead = yield* deadPort
+      const dead = yield* closedPort
       const scope = yield* Scope.make()
       const pool = yield* Scope.provide(RpcPool.make({ session: quiet }), scope)
       assert.deepStrictEqual(yield* Metric.snapshot, [], "no server met yet, no series")
@@ -86,19 +78,7 @@ describe("RpcMetrics", () => {
 
   it.effect("a call is timed in seconds on the Clock; while it runs its stream counts as used and the series exist, at zero", () =>
     freshRegistry(Effect.gen(function*() {
-      let sleeping = 0
-      const server = yield* RpcServer.serve({
-        session: quiet,
-        // The server's own series would share the registry: only the pool's are read here.
-        observability: { metrics: false },
-        handlers: {
-          "Test.Sleep": (args, context) =>
-            Effect.suspend(() => {
-              sleeping++
-              return TestService.handlers["Test.Sleep"]!(args, context)
-            })
-        }
-      })
+      const server = yield* serveCounting()
       const pool = yield* RpcPool.make({ session: quiet, name: "sleepy" })
       const fiber = yield* Effect.forkChild(pool.rpc(server.address, "Test.Sleep", { Millis: 1000 }))
       // The dial and the stream are under way or done; nothing has ended yet.
@@ -106,7 +86,7 @@ describe("RpcMetrics", () => {
       const early = yield* Metric.snapshot
       const mine = { "connpool.pool.name": "sleepy", "server.address": "127.0.0.1", "server.port": String(server.port) }
       assert.strictEqual(count(series(early, "connpool.rpc.dial.failures", mine)), 0)
-      for (let i = 0; i < 2000 && sleeping === 0; i++) {
+      for (let i = 0; i < 2000 && server.sleeping() === 0; i++) {
         yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
       }
       const during = yield* Metric.snapshot

@@ -4,22 +4,15 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Tracer } from "effect"
-import * as net from "node:net"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
-import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import { attributesOf, named, parentId, recordingTracer } from "../observability/helpers.ts"
+import { serve as serveCounting } from "../faults/helpers.ts"
+import { closedPort } from "../wire/fixtures.ts"
 
 const quiet = { enableKeepAlive: false } as const
 const tracing = { tracing: true } as const
 
-const deadPort = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const flush = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
@@ -67,7 +60,7 @@ describe("RpcTracing", () => {
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
       const server = yield* TestService.serve({ session: quiet })
-      const dead = yield* deadPort
+      const dead = yield* closedPort
       const pool = yield* RpcPool.make({ session: quiet, observability: tracing })
       yield* Effect.exit(pool.rpc(server.address, "Test.Fail", { Message: "no" })).pipe(Effect.withTracer(tracer))
       yield* Effect.exit(pool.rpc(`127.0.0.1:${dead}`, "Status.Ping", {})).pipe(Effect.withTracer(tracer))
@@ -104,22 +97,11 @@ describe("RpcTracing", () => {
   it.effect("the one retry of a refused stream is an event on the call's span, and its fresh dial a second dial span", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
-      let sleeping = 0
-      const server = yield* RpcServer.serve({
-        session: quiet,
-        handlers: {
-          ...TestService.handlers,
-          "Test.Sleep": (args, context) =>
-            Effect.suspend(() => {
-              sleeping++
-              return TestService.handlers["Test.Sleep"]!(args, context)
-            })
-        }
-      })
+      const server = yield* serveCounting()
       // One live stream per session: while the holder's call runs, a second open is refused.
       const pool = yield* RpcPool.make({ session: { ...quiet, maxStreams: 1 }, observability: tracing })
       const holder = yield* Effect.forkChild(pool.rpc(server.address, "Test.Sleep", { Millis: 1 }))
-      for (let i = 0; i < 2000 && sleeping === 0; i++) yield* flush
+      for (let i = 0; i < 2000 && server.sleeping() === 0; i++) yield* flush
       yield* pool.rpc(server.address, "Test.Echo", { Seq: 3 }).pipe(Effect.withTracer(tracer))
       yield* Effect.ignore(Fiber.interrupt(holder))
 

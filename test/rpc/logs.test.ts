@@ -5,21 +5,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import * as net from "node:net"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import { capturingLogs } from "../observability/helpers.ts"
+import { closedPort } from "../wire/fixtures.ts"
 
 const quiet = { enableKeepAlive: false } as const
 const flush = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
-const deadPort = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 describe("RpcPool logs", () => {
   it.effect("dials, failed dials, sessions the server closed, reaps and shutdown are debug lines naming the pool and the server", () =>
@@ -27,7 +20,7 @@ describe("RpcPool logs", () => {
       const logs = capturingLogs()
       const serverScope = yield* Scope.make()
       const server = yield* Scope.provide(TestService.serve({ session: quiet }), serverScope)
-      const dead = yield* deadPort
+      const dead = yield* closedPort
       const poolScope = yield* Scope.make()
       // The pool's own fibers (dials, the reaper, session watchers) log where the pool was made.
       const pool = yield* logs.provide(
