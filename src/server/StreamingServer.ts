@@ -28,7 +28,9 @@ import type { MuxError } from "../mux/MuxError.ts"
 import type { MuxStream } from "../mux/MuxSession.ts"
 import { Heartbeat } from "./StreamingHandler.ts"
 import type { Outbound, StreamingError, StreamingHandler } from "./StreamingHandler.ts"
+import { RPC_METHOD } from "../observability/Semconv.ts"
 import { failureCode, failureMessage } from "./Failure.ts"
+import { clientAttributes } from "./ServerObserver.ts"
 import type { Origin, Shared } from "./StreamServer.ts"
 
 const internalError = "internal error"
@@ -113,7 +115,11 @@ export class StreamingServer {
       if (failure._tag === "Some") return yield* this.finish(failure.value)
       if (Cause.hasInterruptsOnly(exit.cause)) return yield* this.stream.close
       this.shared.counters.internalErrors++
-      yield* Effect.logWarning(`RpcServer: streaming handler of ${method} died; sent "${internalError}"`, exit.cause)
+      // As a call's handler's defect: at error with its cause; the client gets only "internal error".
+      yield* Effect.annotateLogs(
+        Effect.logError(`RpcServer: streaming handler of ${method} died; sent "${internalError}"`, exit.cause),
+        { [RPC_METHOD]: method, ...clientAttributes(this.origin.remoteAddress) }
+      )
       yield* this.finish({ message: internalError })
     })
   }
