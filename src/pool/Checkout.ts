@@ -33,6 +33,8 @@ export const takeIdle = <A>(core: Core<A>, holder: object): Entry<A> | undefined
   core.turns.tryTake()
   core.idle.pop(fifo)
   core.counters.hits++
+  // From asking to a connection in hand: no time passed.
+  core.metrics?.waitTime.recordZero()
   entry.turn = true
   core.lend(entry, holder, now)
   return entry
