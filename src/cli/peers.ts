@@ -23,8 +23,7 @@ export const cliProblem = (resolve: Resolve, effectVersion: string | undefined):
   const [major = 0, minor = 0] = (effectVersion ?? "").split(".").map(Number)
   const [wantMajor, wantMinor] = MinEffectForCli
   if (major < wantMajor || (major === wantMajor && minor < wantMinor)) {
-    return `the connpool command needs effect ${wantMajor}.${wantMinor} or later, found ${effectVersion ?? "none"} ` +
-      "(the library itself works with effect 4.0)"
+    return `the connpool command needs effect ${wantMajor}.${wantMinor} or later, found ${effectVersion ?? "none"}`
   }
   return undefined
 }

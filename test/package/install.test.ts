@@ -1,7 +1,7 @@
 /**
  * The package as an app gets it: `npm pack` (which builds `dist` through `prepack`), then an
- * install of the tarball into a throwaway app that has its own, different `effect` (4.0.0, the
- * low end of the peer range; this repository develops on 4.1). The app must end up with one
+ * install of the tarball into a throwaway app that has its own, different `effect` (4.1.5, the
+ * newest of the peer range; this repository develops on 4.1.0, its low end). The app must end up with one
  * `effect`, typecheck against our `.d.ts`, and run on every Node found here. Offline: npm reads
  * only its cache (test/requirements.ts says what to cache).
  *
@@ -28,7 +28,7 @@ const typesNode = JSON.parse(fs.readFileSync(path.join(root, "node_modules/@type
 }
 
 /** The app's own effect: a different 4.x from the one this repository builds with. */
-const AppEffect = "4.0.0"
+const AppEffect = "4.1.5"
 
 /** Limit for each npm, tsc or node run. */
 const StepTimeoutMs = 120_000
