@@ -5,10 +5,15 @@
  *
  * @since 0.1.0
  */
-import { createRequire } from "node:module"
+import * as Module from "node:module"
 import { cliProblem } from "./peers.ts"
 
-const require = createRequire(import.meta.url)
+// Node 22.1+ keeps the code it compiles for the command's modules in a cache
+// on disk (os.tmpdir()), which halves the start of every later run; a
+// no-op where unavailable, and NODE_DISABLE_COMPILE_CACHE turns it off.
+Module.enableCompileCache?.()
+
+const require = Module.createRequire(import.meta.url)
 const resolve = (specifier: string): string | undefined => {
   try {
     return require.resolve(specifier)

@@ -10,6 +10,7 @@ import { byName as profiles } from "../cluster/Profile.ts"
 import type { ProfileName } from "../cluster/Profile.ts"
 import * as RpcPool from "../rpc/RpcPool.ts"
 import { addresses, hold, route, target } from "./cluster.ts"
+import type { Route } from "./cluster.ts"
 import { CliExit, ExitFailure, UsageError } from "./exit.ts"
 import { clientTlsFlags, protocol, timeout, toClientTls } from "./flags.ts"
 
@@ -35,8 +36,13 @@ export const ping = Command.make(
     Effect.gen(function*() {
       const tls = toClientTls(input.tls)
       if (tls instanceof UsageError) return yield* tls
-      // Status.Ping may always run twice: a cluster retries it after a lost connection too.
-      const r = route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: true })
+      // One server without --hold is pinged directly, as the help says (a refused dial fails at
+      // once, not after the hold); Status.Ping may always run twice, so a cluster retries it after
+      // a lost connection too.
+      const r: Route = {
+        ...route({ servers: input.addresses, profile: input.protocol.name, hold: input.hold, idempotent: false }),
+        idempotent: true
+      }
       // Within --timeout per attempt, plus the hold through a cluster.
       const limit = Duration.sum(input.timeout, r.cluster ? r.holdTimeout ?? holdOf(r.profile) : Duration.zero)
       const { rtt, server } = yield* Effect.gen(function*() {

@@ -22,13 +22,14 @@ describe("connpool ping", () => {
       assert.isAtLeast(r.rttMs, 0)
     }))
 
-  it.live("exits 2 with one line when the server is gone", () =>
+  it.live("exits 2 with one line when the server is gone, the dial's own error (one server is pinged directly, not retried for --hold)", () =>
     Effect.gen(function*() {
       const address = yield* Effect.scoped(Effect.map(serve(), (s) => s.address))
       const result = yield* runCli("ping", address)
       assert.strictEqual(result.code, 2)
       assert.strictEqual(result.stdout, "")
       assert.lengthOf(lines(result.stderr), 1)
+      assert.match(result.stderr, /^connpool: DialFailed \(/)
     }))
 
   it.effect("formatRtt prints two decimals", () =>
