@@ -3,6 +3,7 @@
  * gets the same fresh runtime and the two sides of a call never share a thread. A failed child
  * becomes a one-line error in the report, never an exception that ends the bench.
  */
+import * as fs from "node:fs"
 import { spawn, type ChildProcess } from "node:child_process"
 
 /** What one contender run produced: its JSON line, or why there is none. */
@@ -92,6 +93,8 @@ export const runJson = (command: string, args: ReadonlyArray<string>, timeoutMs:
 
 export interface Server {
   readonly address: string
+  /** For its CPU time (`procCpuUs`). */
+  readonly pid: number
   /** Closes the server's stdin (it exits on EOF) and waits for it to go. */
   readonly stop: () => Promise<void>
 }
@@ -124,6 +127,7 @@ export const startServer = (command: string, args: ReadonlyArray<string>): Promi
       child.stdout.removeAllListeners("data").resume()
       resolve({
         address: stdout.slice(0, nl).trim(),
+        pid: child.pid!,
         stop: async () => {
           child.stdin.end()
           const killer = setTimeout(() => child.kill("SIGKILL"), 5000)
@@ -138,3 +142,13 @@ export const startServer = (command: string, args: ReadonlyArray<string>): Promi
       fail(`${command} exited (status ${code}) before printing its address${detail === "" ? "" : `: ${detail}`}`)
     })
   })
+
+/** User plus system CPU time of process `pid` so far, in µs, from /proc (Linux; clock ticks of 10 ms). */
+export const procCpuUs = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return ((Number(fields[11]) + Number(fields[12])) / UserHz) * 1e6
+}
+
+/** USER_HZ on Linux. */
+const UserHz = 100

@@ -11,11 +11,9 @@
  * and the Go server in turn, and each server's CPU is read from /proc/PID/stat around the run.
  * Prints one JSON line per load and side, then a table. Not part of `npm run bench`.
  */
-import { spawn } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { runJson, startServer } from "./child.ts"
+import { procCpuUs, runJson, startServer } from "./child.ts"
 import { die, flags, integer } from "./cli.ts"
 import { type Load, loadKey } from "./plan.ts"
 import { median, round } from "./stats.ts"
@@ -35,34 +33,11 @@ const loads: Array<Load> = (f.loads ?? "1x32,64x32,8x65536,8x1048576").split(","
 })
 const callsFor = (load: Load) => Math.max(200, Math.min(baseCalls, Math.floor(bytesPerRun / load.size)))
 
-const ticks = 100 // USER_HZ on Linux
-/** User plus system CPU of a process so far, in µs. */
-const procCpuUs = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return ((Number(fields[11]) + Number(fields[12])) / ticks) * 1e6
-}
 
 const go = await buildGo()
 if ("unavailable" in go) die(go.unavailable, 1)
 const { client, server } = go as Exclude<typeof go, { unavailable: string }>
 const node = process.execPath
-
-/** A server whose pid we know, for /proc. */
-const serve = async (command: string, args: ReadonlyArray<string>) => {
-  const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "inherit"] })
-  const address = await new Promise<string>((resolve, reject) => {
-    let out = ""
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      out += c
-      const nl = out.indexOf("\n")
-      if (nl >= 0) resolve(out.slice(0, nl).trim())
-    })
-    child.once("exit", (code) => reject(new Error(`${command} exited ${code}`)))
-  })
-  child.stdout.removeAllListeners("data").resume()
-  return { address, pid: child.pid!, stop: () => child.stdin.end() }
-}
 
 const goServer = await startServer(server, ["-addr", "127.0.0.1:0"])
 const args = (addr: string, load: Load, warmup = "1s") => [
@@ -95,8 +70,8 @@ if (only.includes("a")) {
   }
 }
 if (only.includes("b")) {
-  const ourServer = await serve(node, [path.join(here, "rpc-server.ts")])
-  const goServer2 = await serve(server, ["-addr", "127.0.0.1:0"])
+  const ourServer = await startServer(node, [path.join(here, "rpc-server.ts")])
+  const goServer2 = await startServer(server, ["-addr", "127.0.0.1:0"])
   // No warm-up inside a run: the server's CPU is read around the whole run, so every call counts.
   const serverCpu = async (s: { address: string; pid: number }, load: Load) => {
     const before = procCpuUs(s.pid)
@@ -116,8 +91,8 @@ if (only.includes("b")) {
     }
     report("server (b)", load, ours, theirs)
   }
-  ourServer.stop()
-  goServer2.stop()
+  await ourServer.stop()
+  await goServer2.stop()
 }
 await goServer.stop()
 process.stdout.write(["", "| side | load | ours µs/call | Go µs/call | Go/ours |", "| --- | --- | --- | --- | --- |", ...rows, ""].join("\n"))

@@ -18,13 +18,11 @@
  * in turn by (a)'s client (64 callers, observability off), each server's CPU read from
  * /proc/PID/stat around each batch (Linux only). Prints one JSON line per variant, then a table.
  */
-import { spawn } from "node:child_process"
 import { randomFillSync } from "node:crypto"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
-import { runJson, type Server, startServer } from "./child.ts"
+import { procCpuUs, runJson, type Server, startServer } from "./child.ts"
 import { die, flags, integer, type ObservabilityVariant, observabilityVariants } from "./cli.ts"
 import { median, round } from "./stats.ts"
 import { buildGo } from "./toolchain.ts"
@@ -78,32 +76,12 @@ const acquireOps = Effect.gen(function*() {
   return ops
 })
 
-/** User plus system CPU of process `pid` so far, in µs (clock ticks of 10 ms on Linux). */
-const procCpuUs = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6
-}
-
 /** (b): a server per variant, each its own process; (a)'s client calls them in turn. */
 const serverSide = async (): Promise<Map<ObservabilityVariant, Array<number>>> => {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const servers = new Map<ObservabilityVariant, { readonly address: string; readonly pid: number; readonly stop: () => void }>()
+  const servers = new Map<ObservabilityVariant, Server>()
   for (const v of variants) {
-    const child = spawn(process.execPath, [path.join(here, "rpc-server.ts"), "--observability", v], {
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-    const address = await new Promise<string>((resolve, reject) => {
-      let out = ""
-      child.stdout.setEncoding("utf8").on("data", (c: string) => {
-        out += c
-        const nl = out.indexOf("\n")
-        if (nl >= 0) resolve(out.slice(0, nl).trim())
-      })
-      child.once("exit", (code) => reject(new Error(`rpc-server exited ${code}`)))
-    })
-    child.stdout.removeAllListeners("data").resume()
-    servers.set(v, { address, pid: child.pid!, stop: () => child.stdin.end() })
+    servers.set(v, await startServer(process.execPath, [path.join(here, "rpc-server.ts"), "--observability", v]))
   }
   const run = async (v: ObservabilityVariant) => {
     const s = servers.get(v)!
@@ -123,7 +101,7 @@ const serverSide = async (): Promise<Map<ObservabilityVariant, Array<number>>> =
       perCall.get(v)!.push(await run(v))
     }
   }
-  for (const s of servers.values()) s.stop()
+  for (const s of servers.values()) await s.stop()
   return perCall
 }
 
