@@ -109,6 +109,8 @@ export class StreamServer {
   private held = 0
   /** Bytes were refused (over a budget): the stream is to be reset. */
   private refused = false
+  /** `done` ran. Bytes the session still delivers to the sink (its fiber ended first) are not taken. */
+  private finished = false
 
   constructor(shared: Shared, origin: Origin, stream: MuxStream) {
     this.shared = shared
@@ -130,6 +132,7 @@ export class StreamServer {
 
   /** Gives back what the stream held: its bytes and its place in the stream limits. Called once. */
   readonly done = (): void => {
+    this.finished = true
     this.origin.budget.give(this.held)
     this.held = 0
     this.origin.serving--
@@ -204,7 +207,7 @@ export class StreamServer {
    * reader reserved for a large request, and refuses past a budget (the stream is then reset).
    */
   private readonly sink = (lent: Uint8Array): boolean => {
-    if (this.refused) return false
+    if (this.refused || this.finished) return false
     const budget = this.origin.budget
     // Bytes that fill room already reserved (and charged) for a large request cost nothing more.
     const reserved = this.reader.reservedBytes
