@@ -1,9 +1,10 @@
 /**
  * A yamux session over one transport connection (hashicorp/yamux `session.go`):
- * the frame loop, the stream table, the accept queue, GoAway and shutdown. Its
- * parts: `Writer.ts` (the batched send side and the write-buffer rules),
- * `Pings.ts` (pings and keepalive), `SynSlots.ts` (opened streams awaiting
- * their ACK), `Stream.ts` (each stream's state machine and windows).
+ * the frame loop, GoAway and shutdown. Its parts: `StreamTable.ts` (the
+ * streams by id, the accept queue, the close timers), `Writer.ts` (the batched
+ * send side and the write-buffer rules), `Pings.ts` (pings and keepalive),
+ * `SynSlots.ts` (opened streams awaiting their ACK), `Stream.ts` (each
+ * stream's state machine and windows).
  *
  * **Details**
  * The frame loop runs synchronously in the transport's `data` callback: frames
@@ -40,7 +41,6 @@ import {
   goAwayInternalErr,
   goAwayNormal,
   goAwayProtoErr,
-  maxStreamId,
   typeData,
   typeGoAway,
   typePing,
@@ -51,6 +51,7 @@ import type { FrameHandler } from "./Frame.ts"
 import { Stream } from "./Stream.ts"
 import type { StreamHost } from "./StreamHost.ts"
 import { Pings } from "./Pings.ts"
+import { StreamTable } from "./StreamTable.ts"
 import { SynSlots } from "./SynSlots.ts"
 import { Writer } from "./Writer.ts"
 
@@ -98,22 +99,15 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   private readonly transport: Transport
   private readonly acceptInbound: boolean
   private readonly decoder: FrameDecoder
-  private readonly fork: (effect: Effect.Effect<void>) => Timer
-  private readonly streams = new Map<number, Stream>()
-  private nextStreamId: number
+  private readonly streams: StreamTable
 
   /** The stream receiving the current Data frame's body (undefined: drain it). */
   private dataTarget: Stream | undefined = undefined
   /** The current Data frame carries FIN: apply it after the body's last byte (see `handleStreamMessage`). */
   private finPending = false
 
-  private readonly acceptQueue: Array<Stream> = []
-  private acceptWaiter: (() => void) | undefined = undefined
-
   /** Opened streams not yet ACKed; `open` waits while there are `acceptBacklog` of them. */
   private readonly synSlots: SynSlots
-
-  private readonly closeTimers = new Map<number, Timer>()
 
   private readonly pings: Pings
 
@@ -133,8 +127,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     this.maxStreamWindowSize = this.config.maxStreamWindowSize
     this.address = options.address ?? `${transport.remoteAddress ?? "?"}:${transport.remotePort ?? "?"}`
     this.acceptInbound = options.acceptInbound ?? true
-    this.nextStreamId = options.firstStreamId ?? (options.role === "client" ? 1 : 2)
-    this.fork = fork
+    this.streams = new StreamTable(
+      options.firstStreamId ?? (options.role === "client" ? 1 : 2),
+      this.config.streamCloseTimeout,
+      fork
+    )
     this.writer = new Writer(transport, this.config.maxWriteBuffer, this.config.connectionWriteTimeout, this)
     this.pings = new Pings(this, this.config.connectionWriteTimeout)
     this.synSlots = new SynSlots(this.config.acceptBacklog, this.config.streamOpenTimeout, fork)
@@ -185,11 +182,10 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     if (this.streams.size >= this.config.maxStreams) {
       return Effect.fail(this.error("TooManyStreams", `${this.streams.size} live streams`))
     }
-    const id = this.nextStreamId
-    if (id >= maxStreamId) return Effect.fail(this.error("StreamsExhausted"))
-    this.nextStreamId += 2
+    const id = this.streams.takeId()
+    if (id === undefined) return Effect.fail(this.error("StreamsExhausted"))
     const stream = new Stream(this, id, "Init")
-    this.streams.set(id, stream)
+    this.streams.add(stream)
     // The open timeout closes the whole session, as Go's StreamOpenTimeout does.
     this.synSlots.take(id, () => this.fail("OpenTimeout", `stream ${id} was never acknowledged`))
     stream.sendWindowUpdate(0)
@@ -199,22 +195,14 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   readonly accept: Effect.Effect<Stream, MuxError> = Effect.suspend(() => this.acceptNow())
 
   private acceptNow(): Effect.Effect<Stream, MuxError> {
-    const stream = this.acceptQueue.shift()
+    const stream = this.streams.nextAccepted()
     if (stream !== undefined) {
       // Go's AcceptStream ACKs when the application accepts, not when the SYN arrives.
       stream.sendWindowUpdate(0)
       return Effect.succeed(stream)
     }
     if (this.closedError !== undefined) return Effect.fail(this.closedError)
-    return Effect.flatMap(
-      Effect.callback<void>((resume) => {
-        this.acceptWaiter = () => resume(Effect.void)
-        return Effect.sync(() => {
-          this.acceptWaiter = undefined
-        })
-      }),
-      () => this.acceptNow()
-    )
+    return Effect.flatMap(this.streams.arrival, () => this.acceptNow())
   }
 
   readonly ping: Effect.Effect<Duration.Duration, MuxError>
@@ -301,18 +289,11 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
       this.protocolError(`duplicate stream ${id}`)
       return false
     }
-    if (this.streams.size >= this.config.maxStreams || this.acceptQueue.length >= this.config.acceptBacklog) {
+    if (this.streams.size >= this.config.maxStreams || this.streams.backlog >= this.config.acceptBacklog) {
       this.sendFrame(typeWindowUpdate, flagRST, id, 0, undefined, true)
       return true
     }
-    const stream = new Stream(this, id, "SYNReceived")
-    this.streams.set(id, stream)
-    this.acceptQueue.push(stream)
-    const waiter = this.acceptWaiter
-    if (waiter !== undefined) {
-      this.acceptWaiter = undefined
-      waiter()
-    }
+    this.streams.addInbound(new Stream(this, id, "SYNReceived"))
     return true
   }
 
@@ -355,28 +336,12 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
   closing(stream: Stream): void {
     // After the session closed nothing would cancel the timer, and it would hold the process for minutes.
     if (this.closedError !== undefined) return
-    const id = stream.id
-    const timer = this.fork(Effect.andThen(
-      Effect.sleep(this.config.streamCloseTimeout),
-      Effect.sync(() => {
-        this.closeTimers.delete(id)
-        stream.resetNow()
-      })
-    ))
-    this.closeTimers.set(id, timer)
+    this.streams.startCloseTimer(stream)
   }
 
   forget(stream: Stream): void {
-    const id = stream.id
-    if (this.streams.get(id) === stream) this.streams.delete(id)
+    this.streams.forget(stream)
     this.established(stream)
-    const closeTimer = this.closeTimers.get(id)
-    if (closeTimer !== undefined) {
-      this.closeTimers.delete(id)
-      closeTimer.interruptUnsafe()
-    }
-    const i = this.acceptQueue.indexOf(stream)
-    if (i >= 0) this.acceptQueue.splice(i, 1)
   }
 
   sendWindowUpdate(flags: number, streamId: number, delta: number): void {
@@ -407,17 +372,10 @@ export class Session implements MuxSession, FrameHandler, StreamHost {
     // Frames already queued (a GoAway, a last reply) reach the transport before it is destroyed.
     this.writer.close(error)
     this.transport.destroy()
-    for (const stream of this.streams.values()) stream.sessionClosed(error)
-    this.streams.clear()
-    this.acceptQueue.length = 0
-    const acceptWaiter = this.acceptWaiter
-    this.acceptWaiter = undefined
-    acceptWaiter?.()
+    this.streams.close(error)
     this.synSlots.close()
     this.writer.onDrain()
     this.pings.closeAll()
-    for (const timer of this.closeTimers.values()) timer.interruptUnsafe()
-    this.closeTimers.clear()
     Deferred.doneUnsafe(this.closedDeferred, Effect.succeed(error))
   }
 
