@@ -50,6 +50,7 @@ import { PoolMetrics } from "./PoolMetrics.ts"
 import type { Options } from "./PoolOptions.ts"
 import { normalize } from "./PoolOptions.ts"
 import type { PoolStats } from "./PoolStats.ts"
+import * as Reaper from "./Reaper.ts"
 
 /**
  * @category type IDs
@@ -216,7 +217,7 @@ export const make = <A, E, R>(
       Duration.isFinite(config.idleCheckFrequency) &&
       (config.connMaxIdleTimeMillis !== Infinity || config.connMaxLifetimeMillis !== Infinity)
     ) {
-      yield* Effect.forkIn(core.reaper(), background)
+      yield* Effect.forkIn(Reaper.reaper(core), background)
     }
     return makePool(core)
   }))
@@ -300,7 +301,7 @@ const makePool = <A>(core: Core<A>): ConnPool<A> => {
     stats: Effect.sync(() => core.stats()),
     close: core.close,
     filter: (predicate) => core.filter(predicate),
-    reapStaleConns: core.reapStaleConns,
+    reapStaleConns: Reaper.reapStaleConns(core),
     pipe() {
       return pipeArguments(this, arguments)
     }

@@ -1,8 +1,8 @@
 /**
  * The pool's state and every change to it that is not one caller's
  * acquisition (that is `Lease`): putting back, removing, staleness, the
- * close-signal watchers, the reaper, `filter` and closing. The
- * `minIdleConns` warm-up is `Warmer`.
+ * close-signal watchers, `filter` and closing. The `minIdleConns` warm-up is
+ * `Warmer`, the reaper `Reaper`.
  *
  * All of it is plain synchronous code over plain mutable fields (the pool
  * lives on one JS thread). A change is made in full before it returns; what
@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import type { Clock, Random } from "effect"
-import { Deferred, Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import { DB_POOL_NAME } from "../observability/Semconv.ts"
 import { Breaker } from "./Breaker.ts"
 import type { Dialer } from "./Dialer.ts"
@@ -342,28 +342,8 @@ export class Core<A> {
   }
 
   // ---------------------------------------------------------------------------
-  // reaper, filter, stats, close
+  // filter, stats, close
   // ---------------------------------------------------------------------------
-
-  /** Closes every idle connection that is stale now; succeeds with how many. */
-  readonly reapStaleConns: Effect.Effect<number> = Effect.uninterruptible(Effect.suspend(() => {
-    const now = this.now()
-    const closes: Array<Effect.Effect<void>> = []
-    for (const entry of this.idle.toArray()) {
-      const reason = this.staleReason(entry, now)
-      if (reason !== undefined) closes.push(this.discard(entry, reason))
-    }
-    if (closes.length === 0) return Effect.succeed(0)
-    return Effect.as(Effect.all(closes, { discard: true }), closes.length)
-  }))
-
-  /** The reaper fiber: `reapStaleConns` every `idleCheckFrequency`. */
-  reaper(): Effect.Effect<void> {
-    return Effect.andThen(
-      Effect.sleep(this.config.idleCheckFrequency),
-      Effect.repeat(this.reapStaleConns, Schedule.spaced(this.config.idleCheckFrequency))
-    )
-  }
 
   /** Closes matching idle connections now and matching in-use ones when they come back. */
   filter(predicate: (entry: Entry<A>) => boolean): Effect.Effect<number> {
