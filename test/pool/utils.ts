@@ -4,8 +4,11 @@
  */
 import { assert } from "@effect/vitest"
 import type { Duration, Scope } from "effect"
-import { Deferred, Effect, Fiber, Ref } from "effect"
+import { Deferred, Effect, Fiber, Ref, Schedule } from "effect"
 import type * as ConnPool from "../../src/pool/index.ts"
+
+/** A dial retry schedule with no retry: the first failure is the dial's failure. */
+export const once = Schedule.recurs(0)
 
 /** A fake connection. Completing `peerClosed` plays the server closing it. */
 export interface FakeConn {
