@@ -4,8 +4,8 @@
  *
  * Promise: no call fails. New calls go to a fresh session (one dial), calls in flight on the
  * old session finish there, and the old session is closed when its last call is done.
- * Single-call versions: test/rpc/RpcPool.test.ts ("after the server sends GoAway the next call
- * succeeds on a fresh dial"), and against HashiCorp's Go server
+ * Single-call versions: test/rpc/RpcPool.dial.test.ts ("after the server sends GoAway the next
+ * call succeeds on a fresh dial"), and against HashiCorp's Go server
  * test/interop/client-to-go.test.ts ("finishes calls in flight after Go's GoAway and sends new
  * calls to a fresh session").
  */
