@@ -8,7 +8,7 @@
  * costs only that stream; a refused one is retried once and is retryable, as nothing was sent);
  * and the CLI prints exactly one line and exits 2, no stack trace.
  * The session-level cases (every violation, GoAway codes, duplicate SYNs) are in
- * test/yamux/Session.test.ts ("bad peers"), the decoder's limits in test/msgpackrpc/Decoder.test.ts.
+ * test/yamux/Session.badPeers.test.ts, the decoder's limits in test/msgpackrpc/Decoder.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"

@@ -6,7 +6,7 @@
  * Promise: every call ends at its deadline (CallTimeout) or when keepalive gives up on the
  * session (ConnectionLost), whichever comes first; keepalive (a ping every 30 s, 10 s to
  * answer) closes the session, the pool drops it, and the next call dials afresh. The session
- * level alone is in test/yamux/Session.test.ts ("silence (the keepalive catches it)").
+ * level alone is in test/yamux/Session.badPeers.test.ts ("silence (the keepalive catches it)").
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"

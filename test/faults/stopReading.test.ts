@@ -7,9 +7,10 @@
  * plus the socket's `writableLength` pass `maxWriteBuffer`, so Node never holds more than that
  * plus one Data frame (64 KiB); each stream never sends past the window the server granted.
  * Calls end with CallTimeout at their deadline, and keepalive then replaces the session.
- * Session-level pieces: test/yamux/Session.test.ts ("fails a write with WriteTimeout when the
- * transport does not drain for 10 s", "closes the session with WriteTimeout when a peer floods
- * pings but never reads the replies", "stops a writer at the 256 KiB window until the reader reads").
+ * Session-level pieces: test/yamux/Session.flow.test.ts ("fails a write with WriteTimeout when
+ * the transport does not drain for 10 s", "stops a writer at the 256 KiB window until the reader
+ * reads") and test/yamux/Session.badPeers.test.ts ("closes the session with WriteTimeout when a
+ * peer floods pings but never reads the replies").
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
