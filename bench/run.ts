@@ -40,8 +40,9 @@ import {
 } from "./plan.ts"
 import * as Observability from "./observability.ts"
 import * as Progress from "./progress.ts"
-import { type AcquireRow, json, markdown, type Ran, type Results, type RpcRow, summarize, writeAtomically } from "./report.ts"
+import { json, markdown, writeAtomically } from "./report.ts"
 import type { StreamRow } from "./streamReport.ts"
+import { type AcquireRow, type Ran, type Results, type RpcRow, summarize } from "./summary.ts"
 import { buildGo, type GoBinaries } from "./toolchain.ts"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
