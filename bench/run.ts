@@ -16,256 +16,47 @@
  */
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { parseArgs } from "node:util"
 import { type Outcome, runJson, type Server, startServer } from "./child.ts"
+import {
+  acquireArgs,
+  clusterClient,
+  commandsFor,
+  goStreamArgs,
+  here,
+  memoryArgs,
+  observedAcquire,
+  observedClient,
+  rel,
+  root,
+  rpcFlags,
+  tsClient,
+  tsStreamClient
+} from "./commands.ts"
 import {
   acquireContenders,
   acquireNames,
-  type AcquireVariant,
   acquireVariants,
   clusterLoads,
-  fullMode,
   type Load,
   loads,
-  type Mode,
-  quickMode,
   type ScenarioId,
-  scenarioIds,
   sizeLabel,
   variantLabel,
-  type StreamPayload,
-  streamFrameSize,
   streamPayloads
 } from "./plan.ts"
 import * as Observability from "./observability.ts"
+import * as Options from "./options.ts"
 import * as Progress from "./progress.ts"
 import { json, markdown, writeAtomically } from "./report.ts"
 import type { StreamRow } from "./streamReport.ts"
 import { type AcquireRow, type Ran, type Results, type RpcRow, summarize } from "./summary.ts"
 import { buildGo, type GoBinaries } from "./toolchain.ts"
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(here, "..")
 const resultsDir = path.join(here, "results")
 const node = process.execPath
 
-const usage = `usage: npm run bench [-- --quick] [--only a,b,c,d,e,f,g] [--rounds N]
-
-  --quick         short runs and one round: checks that everything works (numbers not to be quoted)
-  --only LIST     scenarios to run: a (RPC client), b (RPC server), c (ConnPool acquire), d (memory),
-                  e (RpcCluster against RpcPool), f (streaming RPC), g (metrics and spans off and on,
-                  in (a) and (c))
-  --rounds N      rounds of alternating contenders; figures are medians (default 3, quick 1)
-`
-
-const fail = (message: string): never => {
-  process.stderr.write(`${message}\n\n${usage}`)
-  process.exit(2)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Options
-
-const options = (() => {
-  try {
-    return parseArgs({
-      options: {
-        quick: { type: "boolean", default: false },
-        only: { type: "string" },
-        rounds: { type: "string" },
-        help: { type: "boolean", short: "h", default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error))
-  }
-})()
-if (options.help) {
-  process.stdout.write(usage)
-  process.exit(0)
-}
-const only: ReadonlyArray<ScenarioId> = options.only === undefined ? scenarioIds : (() => {
-  const ids = options.only.split(",").map((s) => s.trim()).filter((s) => s !== "")
-  const bad = ids.filter((s) => !(scenarioIds as ReadonlyArray<string>).includes(s))
-  if (bad.length > 0 || ids.length === 0) fail(`--only: expected a list of a, b, c, d, e, f, g; got ${options.only}`)
-  return scenarioIds.filter((id) => ids.includes(id))
-})()
-const rounds = options.rounds === undefined ? (options.quick ? 1 : 3) : Number(options.rounds)
-if (!Number.isSafeInteger(rounds) || rounds < 1) fail(`--rounds: expected an integer of at least 1, got ${options.rounds}`)
-const mode: Mode = options.quick ? quickMode(rounds) : fullMode(rounds)
+const { only, rounds, mode } = Options.parse()
 const wants = (id: ScenarioId) => only.includes(id)
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-const rel = (file: string) => path.relative(root, file)
-
-const rpcFlags = (address: string, load: Load): Array<string> => [
-  "--addr",
-  address,
-  "--concurrency",
-  String(load.callers),
-  "--size",
-  String(load.size),
-  "--duration",
-  mode.duration,
-  "--warmup",
-  mode.warmup
-]
-
-const tsClient = (address: string, load: Load) => [path.join(here, "rpc-client.ts"), ...rpcFlags(address, load)]
-
-/** (e): the same client through a cluster of `servers`, whose first is the one `tsClient` would call. */
-const clusterClient = (servers: ReadonlyArray<string>, load: Load) => [
-  ...tsClient(servers[0]!, load),
-  "--cluster",
-  servers.join(",")
-]
-
-/** (f): one run of either side, `--flag value` for ours and `-flag value` for Go's, as each spells them. */
-const streamFlags = (address: string, payload: StreamPayload, dash: "-" | "--"): Array<string> => [
-  `${dash}addr`,
-  address,
-  `${dash}payload`,
-  payload,
-  `${dash}frame-size`,
-  String(streamFrameSize),
-  `${dash}duration`,
-  mode.duration,
-  `${dash}warmup`,
-  mode.warmup
-]
-
-const tsStreamClient = (address: string, payload: StreamPayload) => [
-  path.join(here, "stream-client.ts"),
-  ...streamFlags(address, payload, "--")
-]
-
-const goStreamArgs = (address: string, payload: StreamPayload) => [
-  "-protocol",
-  "nomad",
-  "-stream",
-  ...streamFlags(address, payload, "-")
-]
-
-const acquireArgs = (contender: string, variant: AcquireVariant) => [
-  path.join(here, "acquire.ts"),
-  "--contender",
-  contender,
-  "--start",
-  variant.start,
-  "--hold",
-  variant.hold,
-  ...(mode.acquireOps === undefined ? [] : ["--ops", String(mode.acquireOps)])
-]
-
-/** (g): (a)'s client at 64 callers and 32 B, a fixed number of calls, with `variant`. */
-const observedClient = (address: string, variant: Observability.Variant) => [
-  path.join(here, "rpc-client.ts"),
-  "--addr",
-  address,
-  "--concurrency",
-  "64",
-  "--size",
-  "32",
-  "--calls",
-  String(mode.observabilityCalls),
-  "--warmup",
-  mode.warmup,
-  "--observability",
-  variant
-]
-
-/** (g): (c)'s ConnPool.use, its first (headline) variant, with `variant`. */
-const observedAcquire = (variant: Observability.Variant) => [
-  ...acquireArgs("connpool", acquireVariants[0]!),
-  "--observability",
-  variant
-]
-
-const memoryArgs = (address: string) => [
-  "--expose-gc",
-  path.join(here, "memory.ts"),
-  "--addr",
-  address,
-  "--sessions",
-  String(mode.memory.sessions),
-  "--streams",
-  String(mode.memory.streams),
-  "--calls",
-  String(mode.memory.calls),
-  "--warm-calls",
-  String(mode.memory.warmCalls),
-  "--concurrency",
-  String(mode.memory.concurrency)
-]
-
-/** The commands that reproduce this report by hand, with ADDR for a server's printed address. */
-const commandsFor = (go: GoBinaries | undefined): Array<string> => {
-  const argv = process.argv.slice(2)
-  const lines = [`npm run bench${argv.length === 0 ? "" : ` -- ${argv.join(" ")}`}   # this report`]
-  const sample: Load = { callers: 64, size: 32 }
-  const show = (args: ReadonlyArray<string>) => args.map((a) => (path.isAbsolute(a) ? rel(a) : a)).join(" ")
-  if (go !== undefined && (wants("a") || wants("b") || wants("d"))) {
-    lines.push(
-      "",
-      "# Go binaries (GOPATH mode, Debian's HashiCorp packages)",
-      "(cd bench/go/client && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../bin/client .)",
-      "(cd test/interop/go/server && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../../../../bench/go/bin/server .)",
-      "bench/go/bin/server -addr 127.0.0.1:0             # Go server: prints ADDR",
-      "node bench/rpc-server.ts                          # our server: prints ADDR"
-    )
-  }
-  if (go !== undefined && (wants("a") || wants("b"))) {
-    lines.push(
-      "",
-      `# (a) and (b), one run; loads: ${loads.map((l) => `--concurrency ${l.callers} --size ${l.size}`).join("; ")}`,
-      `node ${show(tsClient("ADDR", sample))}`,
-      `${rel(go.client)} ${rpcFlags("ADDR", sample).join(" ")}`
-    )
-  }
-  if (wants("c")) {
-    lines.push(
-      "",
-      "# (c), one run per contender and variant",
-      ...acquireVariants.flatMap((v) => acquireContenders.map((c) => `node ${show(acquireArgs(c, v))}`))
-    )
-  }
-  if (go !== undefined && wants("e")) {
-    lines.push(
-      "",
-      `# (e), one run each; loads: ${clusterLoads.map((l) => `--concurrency ${l.callers} --size ${l.size}`).join("; ")}`,
-      `node ${show(clusterClient(["ADDR", "ADDR2", "ADDR3"], sample))}`,
-      `node ${show(tsClient("ADDR", sample))}`
-    )
-  }
-  if (go !== undefined && wants("f")) {
-    lines.push(
-      "",
-      `# (f), one run each; payloads: ${streamPayloads.join(", ")}`,
-      "bench/go/bin/server -addr 127.0.0.1:0 -protocol nomad   # Go server, Nomad numbering: prints ADDR",
-      `node ${show(tsStreamClient("ADDR", "binary"))}`,
-      `${rel(go.client)} ${goStreamArgs("ADDR", "binary").join(" ")}`
-    )
-  }
-  if (wants("g")) {
-    lines.push(
-      "",
-      `# (g), one run per variant (${Observability.variants.join(", ")}); (a)'s part needs a server at ADDR`,
-      ...Observability.variants.map((v) => `node ${show(observedClient("ADDR", v))}`),
-      ...Observability.variants.map((v) => `node ${show(observedAcquire(v))}`)
-    )
-  }
-  if (wants("d")) {
-    lines.push("", "# (d)")
-    if (go === undefined) lines.push("node bench/rpc-server.ts                          # our server (no Go): prints ADDR")
-    lines.push(`node ${show(memoryArgs("ADDR"))}`)
-  }
-  return lines
-}
 
 // ---------------------------------------------------------------------------------------------
 // Runs
@@ -391,8 +182,8 @@ if (wants("a")) {
     results.a = await rpcScenario(
       "a",
       { ours: "RpcPool", go: "Go client" },
-      (load) => runJson(node, tsClient(address, load), RpcTimeoutMs),
-      (load) => runJson(client, rpcFlags(address, load), RpcTimeoutMs)
+      (load) => runJson(node, tsClient(mode, address, load), RpcTimeoutMs),
+      (load) => runJson(client, rpcFlags(mode, address, load), RpcTimeoutMs)
     )
   }
 }
@@ -411,8 +202,8 @@ if (wants("b")) {
     results.b = await rpcScenario(
       "b",
       { ours: "RpcServer", go: "Go server" },
-      (load) => runJson(client, rpcFlags(ours.address, load), RpcTimeoutMs),
-      (load) => runJson(client, rpcFlags(goAddress, load), RpcTimeoutMs)
+      (load) => runJson(client, rpcFlags(mode, ours.address, load), RpcTimeoutMs),
+      (load) => runJson(client, rpcFlags(mode, goAddress, load), RpcTimeoutMs)
     )
   }
   if (ours !== undefined && typeof ours !== "string") await ours.stop()
@@ -431,7 +222,7 @@ if (wants("c")) {
         row.runs.push(
           await step(
             `(c) ${acquireNames[row.contender]}, ${variantLabel(variant)}, round ${round}/${rounds}`,
-            () => runJson(node, acquireArgs(row.contender, variant), AcquireTimeoutMs),
+            () => runJson(node, acquireArgs(mode, row.contender, variant), AcquireTimeoutMs),
             (o) => headline(o, "opsPerSec", "ops/s")
           )
         )
@@ -455,7 +246,7 @@ if (wants("d")) {
   } else {
     const outcome = await step(
       `(d) memory: ${mode.memory.sessions} sessions, ${mode.memory.streams} streams, ${fmt(mode.memory.calls)} calls`,
-      () => runJson(node, memoryArgs(server.address), MemoryTimeoutMs),
+      () => runJson(node, memoryArgs(mode, server.address), MemoryTimeoutMs),
       (o) => {
         if (!o.ok) return `error: ${o.error}`
         const g = o.value["growth"] as Record<string, unknown> | undefined
@@ -485,8 +276,8 @@ if (wants("e")) {
       results.e = await rpcScenario(
         "e",
         { ours: "RpcCluster", go: "RpcPool" },
-        (load) => runJson(node, clusterClient(members, load), RpcTimeoutMs),
-        (load) => runJson(node, tsClient(members[0]!, load), RpcTimeoutMs),
+        (load) => runJson(node, clusterClient(mode, members, load), RpcTimeoutMs),
+        (load) => runJson(node, tsClient(mode, members[0]!, load), RpcTimeoutMs),
         clusterLoads
       )
     }
@@ -510,8 +301,8 @@ if (wants("f")) {
         for (const which of ordered(round, "ours", "go") as ReadonlyArray<"ours" | "go">) {
           const who = which === "ours" ? "RpcPool.stream" : "Go client"
           const run = which === "ours"
-            ? () => runJson(node, tsStreamClient(nomad.address, row.payload), RpcTimeoutMs)
-            : () => runJson(client, goStreamArgs(nomad.address, row.payload), RpcTimeoutMs)
+            ? () => runJson(node, tsStreamClient(mode, nomad.address, row.payload), RpcTimeoutMs)
+            : () => runJson(client, goStreamArgs(mode, nomad.address, row.payload), RpcTimeoutMs)
           row[which].push(
             await step(`(f) ${row.payload} payloads, ${who}, round ${round}/${rounds}`, run, (o) => headline(o, "mbPerSec", "MB/s"))
           )
@@ -543,8 +334,8 @@ if (wants("g")) {
             label,
             () =>
               subject === "a"
-                ? runJson(node, observedClient(goAddress!, row.variant), RpcTimeoutMs)
-                : runJson(node, observedAcquire(row.variant), AcquireTimeoutMs),
+                ? runJson(node, observedClient(mode, goAddress!, row.variant), RpcTimeoutMs)
+                : runJson(node, observedAcquire(mode, row.variant), AcquireTimeoutMs),
             (o) => headline(o, subject === "a" ? "cpuUsPerCall" : "opsPerSec", subject === "a" ? "CPU µs/call" : "ops/s")
           )
         )
@@ -572,7 +363,7 @@ const full: Results = {
   },
   node: process.version,
   go: goBinaries?.version,
-  commands: commandsFor(goBinaries),
+  commands: commandsFor(mode, wants, goBinaries),
   ...results
 }
 const summary = summarize(full)
