@@ -15,13 +15,7 @@ import {
   typePing,
   typeWindowUpdate
 } from "../../src/yamux/Frame.ts"
-import {
-  flush,
-  poll,
-  RawPeer,
-  until,
-  withRawPeer
-} from "./harness.ts"
+import { flush, poll, RawPeer, until, withRawPeer } from "./harness.ts"
 import { failureOf, frame, KiB, noKeepAlive } from "./sessionFixtures.ts"
 
 describe("Session", () => {

@@ -3,21 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import type { MuxError } from "../../src/mux/MuxError.ts"
-import {
-  flagRST,
-  flagSYN,
-  goAwayNormal,
-  typeData,
-  typeGoAway,
-  typeWindowUpdate
-} from "../../src/yamux/Frame.ts"
-import {
-  flush,
-  poll,
-  sessionPair,
-  until,
-  withRawPeer
-} from "./harness.ts"
+import { flagRST, flagSYN, goAwayNormal, typeData, typeGoAway, typeWindowUpdate } from "../../src/yamux/Frame.ts"
+import { flush, poll, sessionPair, until, withRawPeer } from "./harness.ts"
 import { failureOf, frame, KiB, noKeepAlive } from "./sessionFixtures.ts"
 
 describe("Session", () => {

@@ -11,14 +11,7 @@ import {
   typeGoAway,
   typeWindowUpdate
 } from "../../src/yamux/Frame.ts"
-import {
-  flush,
-  pattern,
-  poll,
-  sessionPair,
-  until,
-  withRawPeer
-} from "./harness.ts"
+import { flush, pattern, poll, sessionPair, until, withRawPeer } from "./harness.ts"
 import { echoServer, failureOf, frame, KiB, MiB, noKeepAlive, roundTrip } from "./sessionFixtures.ts"
 
 describe("Session", () => {

@@ -8,14 +8,7 @@ import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as Listener from "../../src/wire/Listener.ts"
 import * as Transport from "../../src/wire/Transport.ts"
-import {
-  flagACK,
-  flagFIN,
-  flagSYN,
-  typeData,
-  typePing,
-  typeWindowUpdate
-} from "../../src/yamux/Frame.ts"
+import { flagACK, flagFIN, flagSYN, typeData, typePing, typeWindowUpdate } from "../../src/yamux/Frame.ts"
 import * as Session from "../../src/yamux/Session.ts"
 import {
   flush,

@@ -2,23 +2,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import {
-  flagACK,
-  flagFIN,
-  flagRST,
-  flagSYN,
-  typePing,
-  typeWindowUpdate
-} from "../../src/yamux/Frame.ts"
+import { flagACK, flagFIN, flagRST, flagSYN, typePing, typeWindowUpdate } from "../../src/yamux/Frame.ts"
 import * as Session from "../../src/yamux/Session.ts"
-import {
-  flush,
-  RawPeer,
-  sessionPair,
-  socketPair,
-  until,
-  withRawPeer
-} from "./harness.ts"
+import { flush, RawPeer, sessionPair, socketPair, until, withRawPeer } from "./harness.ts"
 import { oneHour, onClock, steppedClock } from "./steppedClock.ts"
 import { failureOf, frame, noKeepAlive } from "./sessionFixtures.ts"
 

@@ -6,10 +6,7 @@ import { Effect, Fiber } from "effect"
 import type { MuxError } from "../../src/mux/MuxError.ts"
 import * as Session from "../../src/yamux/Session.ts"
 import type { Stream } from "../../src/yamux/Stream.ts"
-import {
-  RawPeer,
-  readAll
-} from "./harness.ts"
+import { RawPeer, readAll } from "./harness.ts"
 
 export const KiB = 1024
 export const MiB = 1024 * 1024
