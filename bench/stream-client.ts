@@ -6,8 +6,10 @@
  *
  *   node bench/stream-client.ts --addr 127.0.0.1:4647 --duration 2s --warmup 1s [--frame-size 65536] [--payload binary|text]
  *
- * Prints one JSON line: {bytes, frames, seconds, mbPerSec}; when the server cannot be reached,
- * {"fatal": ...} and exit status 1.
+ * Prints one JSON line: {bytes, frames, seconds, mbPerSec, cpuMsPerMB}, the last the process's CPU
+ * time (user and system, every thread) over the counted frames per 10^6 payload bytes: on a shared,
+ * loaded machine it varies far less than MB/s. When the server cannot be reached, {"fatal": ...}
+ * and exit status 1.
  */
 import { Cause, Effect, Exit, Stream } from "effect"
 import { Protocol, RpcPool } from "../src/index.ts"
@@ -30,6 +32,7 @@ const program = Effect.gen(function*() {
   let bytes = 0
   let frames = 0
   let start = performance.now()
+  let cpuStart = process.cpuUsage()
   const warmEnd = start + warmup
   let end = Infinity
   const fill = { Bytes: Number.MAX_SAFE_INTEGER, FrameSize: frameSize, Text: text }
@@ -39,6 +42,7 @@ const program = Effect.gen(function*() {
       Effect.sync(() => {
         if (end === Infinity && performance.now() >= warmEnd) {
           start = performance.now()
+          cpuStart = process.cpuUsage()
           end = start + duration
           return
         }
@@ -49,7 +53,15 @@ const program = Effect.gen(function*() {
     )
   )
   const seconds = (performance.now() - start) / 1000
-  return { bytes, frames, seconds: round(seconds, 3), mbPerSec: round(bytes / 1e6 / seconds, 1) }
+  const cpu = process.cpuUsage(cpuStart)
+  const cpuMs = (cpu.user + cpu.system) / 1000
+  return {
+    bytes,
+    frames,
+    seconds: round(seconds, 3),
+    mbPerSec: round(bytes / 1e6 / seconds, 1),
+    cpuMsPerMB: round(cpuMs / (bytes / 1e6), 2)
+  }
 }).pipe(Effect.provide(RpcPool.PoolLayer({ protocol: Protocol.nomad })))
 
 const exit = await Effect.runPromiseExit(program)

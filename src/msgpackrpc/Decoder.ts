@@ -38,7 +38,7 @@ import { type DecoderOptions, type Limits, limitsOf } from "./DecoderOptions.ts"
 import { Scanner } from "./Scanner.ts"
 import { SlicedReader, Yield } from "./SlicedReader.ts"
 import type { Value } from "./Value.ts"
-import { sharedReader } from "./ValueReader.ts"
+import { type Raws, sharedReader } from "./ValueReader.ts"
 
 export {
   DecodedCost,
@@ -51,6 +51,7 @@ export {
 export { AssembleBytes } from "./Assembly.ts"
 export { Yield } from "./SlicedReader.ts"
 export type { DecoderOptions } from "./DecoderOptions.ts"
+export type { Raws } from "./ValueReader.ts"
 export { asBytes, Ext } from "./Value.ts"
 export type { Value } from "./Value.ts"
 
@@ -77,12 +78,15 @@ const EMPTY = new Uint8Array(0)
  * - Errors are sticky: after the first `CodecError`, `next` and `end` keep returning it and `push` is ignored
  *   (values decoded before it, in receive mode, come first). The stream is desynchronised and should be closed.
  * - One instance per stream; instances are cheap.
+ * - `raws`: what str values become, `"text"` (a `string` when the bytes are UTF-8, the default) or `"bytes"`
+ *   (always a `Uint8Array`, for a stream known to carry Go `[]byte`, such as a streaming RPC's frames).
  *
  * @category constructors
  * @since 0.1.0
  */
 export class Decoder {
   private readonly limits: Limits
+  private readonly raws: Raws
   private readonly input = new ChunkQueue()
   private readonly scanner: Scanner
   private ended = false
@@ -105,8 +109,9 @@ export class Decoder {
   /** The buffer a large value is being assembled into (the input's last chunk is a view of it). */
   private assembly: Assembly | undefined = undefined
 
-  constructor(options?: DecoderOptions) {
+  constructor(options?: DecoderOptions, raws: Raws = "text") {
     this.limits = limitsOf(options)
+    this.raws = raws
     this.scanner = new Scanner(this.limits)
   }
 
@@ -121,6 +126,14 @@ export class Decoder {
    */
   get reservedBytes(): number {
     return this.assembly === undefined ? 0 : this.assembly.room
+  }
+
+  /**
+   * True when a whole value is in and not yet taken (`next` or `step` returns it without more input): a
+   * receiver that keeps feeding `receive` holds back the peer's window meanwhile.
+   */
+  get complete(): boolean {
+    return this.readyHead < this.ready.length || this.found >= 0 || this.sliced !== undefined
   }
 
   /** True while `step` has returned `Yield` for a value it has not finished. */
@@ -249,7 +262,12 @@ export class Decoder {
     this.sliced = new SlicedReader()
     // In receive mode (outside `receive`) every chunk is the decoder's own copy: a large value's payload is
     // handed out as a view of the buffer it was assembled in.
-    this.sliced.start(this.input.takeParts(end), this.limits.maxDecodedBytes - this.scanner.cost, this.receiving)
+    this.sliced.start(
+      this.input.takeParts(end),
+      this.limits.maxDecodedBytes - this.scanner.cost,
+      this.receiving,
+      this.raws
+    )
     return this.resume(this.limits.sliceBytes)
   }
 
@@ -280,7 +298,7 @@ export class Decoder {
     const head = input.chunks[input.first]
     const owned = input.take(end) || (this.receiving && head !== this.lent)
     try {
-      return sharedReader.read(input.taken, owned, this.limits.maxDecodedBytes - this.scanner.cost)
+      return sharedReader.read(input.taken, owned, this.limits.maxDecodedBytes - this.scanner.cost, this.raws)
     } catch (e) {
       return this.fail(e)
     } finally {

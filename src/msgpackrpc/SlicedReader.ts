@@ -14,7 +14,7 @@
  */
 import { DecodedCost } from "./DecoderOptions.ts"
 import type { Value } from "./Value.ts"
-import { setEntry, ValueReader } from "./ValueReader.ts"
+import { type Raws, setEntry, ValueReader } from "./ValueReader.ts"
 
 /** An open container: `n` elements (entries, for a map), `i` of them read. */
 interface Frame {
@@ -43,18 +43,20 @@ export class SlicedReader extends ValueReader {
   private gathered = EMPTY
   private at = 0
   private budgetLeft = 0
+  private raws: Raws = "text"
 
   /**
    * Prepares to decode the value held by `parts`, the views of the pushed chunks it lies in, in order;
    * `allowance` as for `ValueReader.read`; `owned` when the chunks are the decoder's own (receive mode), so
-   * that a value in one chunk may share it.
+   * that a value in one chunk may share it; `raws` as for `ValueReader.read`.
    */
-  start(parts: ReadonlyArray<Uint8Array>, allowance: number, owned = false): void {
+  start(parts: ReadonlyArray<Uint8Array>, allowance: number, owned = false, raws: Raws = "text"): void {
     this.frames.length = 0
     this.frames.push({ out: this.root, map: false, n: 1, i: 0 })
+    this.raws = raws
     if (parts.length === 1) {
       this.parts = []
-      this.load(parts[0]!, owned, allowance)
+      this.load(parts[0]!, owned, allowance, raws)
       return
     }
     this.parts = parts
@@ -75,7 +77,7 @@ export class SlicedReader extends ValueReader {
     }
     if (this.nextPart === parts.length) {
       this.parts = []
-      this.load(this.gathered, true, this.budgetLeft)
+      this.load(this.gathered, true, this.budgetLeft, this.raws)
       this.gathered = EMPTY
     }
     return work
@@ -94,7 +96,7 @@ export class SlicedReader extends ValueReader {
       if (frame === undefined) {
         const value = this.root[0]!
         this.root[0] = null
-        this.load(EMPTY, false, 0)
+        this.load(EMPTY, false, 0, "text")
         return value
       }
       if (frame.i === frame.n) {

@@ -3,7 +3,10 @@
  * checks and the recursion depth is bounded by `maxDepth`.
  *
  * **Strings**: the str family becomes a `string` when its bytes are valid UTF-8 (decoded with a fatal,
- * BOM-preserving decoder, so that re-encoding reproduces the exact bytes) and a `Uint8Array` otherwise.
+ * BOM-preserving decoder, so that re-encoding reproduces the exact bytes) and a `Uint8Array` otherwise. In
+ * `"bytes"` mode ({@link Raws}) every str value is a `Uint8Array`, unchecked: for a caller that knows it reads
+ * Go `[]byte` (a streaming RPC's payloads), which would otherwise be validated, decoded into a string and
+ * encoded back. Map keys are strings in both modes.
  *
  * **Map keys**: string keys as they are; integer, float and boolean keys are stringified with `String(k)`
  * (as JSON would); nil, container and ext keys, and raw keys that are not valid UTF-8, fail with `InvalidKey`
@@ -35,10 +38,18 @@ const MaxJsStringBytes = 16
 /** What a str that becomes a byte array costs beyond the string the scanner charged it as. */
 const RawBytesExtra = DecodedCost.bytes - DecodedCost.value
 
+/**
+ * What a str value becomes: `"text"`, a `string` when its bytes are UTF-8 (else a `Uint8Array`); `"bytes"`,
+ * always a `Uint8Array`.
+ */
+export type Raws = "text" | "bytes"
+
 export class ValueReader {
   protected bytes: Uint8Array = EMPTY
   protected pos = 0
   private owned = false
+  /** `"bytes"` mode: str values are byte arrays. */
+  private rawsAsBytes = false
   private dataView: DataView | undefined = undefined
   /** What is left of the decoding budget for costs the scanner could not see. */
   private allowance = 0
@@ -51,13 +62,13 @@ export class ValueReader {
 
   /**
    * Decodes the value that fills `bytes`. `owned` says whether `bytes` is a private copy that may be shared;
-   * `allowance` is the decoding budget left after the scanner's charges.
+   * `allowance` is the decoding budget left after the scanner's charges; `raws` what str values become.
    */
-  read(bytes: Uint8Array, owned: boolean, allowance: number): Value {
+  read(bytes: Uint8Array, owned: boolean, allowance: number, raws: Raws = "text"): Value {
     // Only a setter planted on Object.prototype could re-enter; give it its own reader rather than our state.
-    if (this.busy) return new ValueReader(this.cache).read(bytes, owned, allowance)
+    if (this.busy) return new ValueReader(this.cache).read(bytes, owned, allowance, raws)
     this.busy = true
-    this.load(bytes, owned, allowance)
+    this.load(bytes, owned, allowance, raws)
     try {
       return this.value()
     } finally {
@@ -67,10 +78,11 @@ export class ValueReader {
     }
   }
 
-  protected load(bytes: Uint8Array, owned: boolean, allowance: number): void {
+  protected load(bytes: Uint8Array, owned: boolean, allowance: number, raws: Raws): void {
     this.bytes = bytes
     this.pos = 0
     this.owned = owned
+    this.rawsAsBytes = raws === "bytes"
     this.allowance = allowance
     this.dataView = undefined
   }
@@ -199,10 +211,11 @@ export class ValueReader {
   }
 
   private str(len: number): string | Uint8Array {
-    if (len === 0) return ""
     const start = this.pos
     const end = start + len
     this.pos = end
+    if (this.rawsAsBytes) return this.rawBytes(this.bytes.subarray(start, end))
+    if (len === 0) return ""
     if (len <= MaxCachedStringBytes) return this.cached(start, end, false)
     return this.utf8(start, end)
   }
@@ -219,7 +232,7 @@ export class ValueReader {
     if ((this.allowance -= RawBytesExtra) < 0) {
       throw new CodecError({
         reason: "TooLarge",
-        message: `value's raw strings that are not UTF-8 would build byte arrays over maxDecodedBytes`
+        message: `value's raw strings read as byte arrays would build over maxDecodedBytes`
       })
     }
     return this.share(view)

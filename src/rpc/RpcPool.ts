@@ -27,7 +27,7 @@
  * @since 0.1.0
  */
 import { Clock, Config, Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
-import type { Value } from "../msgpackrpc/Decoder.ts"
+import type { Raws, Value } from "../msgpackrpc/Decoder.ts"
 import { InvalidOption } from "../pool/PoolError.ts"
 import * as Protocols from "../wire/Protocol.ts"
 import { Connector } from "../wire/ByteTransport.ts"
@@ -200,11 +200,16 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
         : Call.run(state, target, method, args, timeout)
     }
 
-    const openStreaming = (address: string, method: string, timeout: Duration.Input | undefined) => {
+    const openStreaming = (
+      address: string,
+      method: string,
+      timeout: Duration.Input | undefined,
+      raws: Raws = "text"
+    ) => {
       const resolved = resolve(address, method, timeout)
       return resolved instanceof RpcError
         ? Effect.fail(resolved)
-        : StreamingRpc.open(state, resolved.target, method, resolved.timeout)
+        : StreamingRpc.open(state, resolved.target, method, resolved.timeout, raws)
     }
 
     const streamingRpc = (address: string, method: string, streamingOptions?: RpcPool.StreamingOptions) =>
@@ -212,7 +217,8 @@ export const make = (options: RpcPool.Options = {}): Effect.Effect<RpcPool.Servi
 
     const stream = (address: string, method: string, request: unknown, streamOptions?: RpcPool.StreamOptions) =>
       Stream.unwrap(
-        Effect.flatMap(openStreaming(address, method, streamOptions?.timeout), (call) =>
+        // Frames carry Go []byte: read as bytes, never as strings.
+        Effect.flatMap(openStreaming(address, method, streamOptions?.timeout, "bytes"), (call) =>
           Effect.as(call.send(request), Stream.fromPull(Effect.succeed(call.pullFrame(streamOptions?.heartbeats ?? false)))))
       )
 

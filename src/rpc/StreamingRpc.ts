@@ -19,7 +19,18 @@
  * **Backpressure**: values are read from the stream only when the consumer
  * pulls, one at a time. yamux grants the server more window only as bytes
  * are read, so a slow consumer holds at most the stream's window in yamux's
- * buffer plus what the decoder holds of the chunk it is working through.
+ * buffer plus what the decoder holds of the value it is working through.
+ *
+ * **Receive mode** from the first read on: the socket's lent reads go
+ * straight to the decoder, which copies each byte once, a large frame into
+ * one buffer of its size that its payload is then a view of (not a view of
+ * a reused read buffer: it stays valid). The window still follows the
+ * consumer: bytes count as read at once only while they go into the value
+ * the consumer waits for; once a whole value is in, nothing more counts until
+ * the consumer has taken every value and asks again, so the decoder holds at
+ * most a window and the frame in hand. `RpcPool.stream`'s frames are decoded
+ * with str values as bytes (`Raws`): a payload is Go `[]byte`, never checked
+ * for UTF-8, decoded into a string and encoded back.
  *
  * @since 0.1.0
  */
@@ -27,7 +38,7 @@ import { Cause, Duration, Effect, Exit, Scope, Semaphore, Stream } from "effect"
 import type { Pull } from "effect"
 import { CodecError } from "../msgpackrpc/CodecError.ts"
 import { Decoder } from "../msgpackrpc/Decoder.ts"
-import type { Value } from "../msgpackrpc/Decoder.ts"
+import type { Raws, Value } from "../msgpackrpc/Decoder.ts"
 import { sharedEncoder } from "../msgpackrpc/Encoder.ts"
 import * as Streaming from "../msgpackrpc/Streaming.ts"
 import type { MuxError } from "../mux/MuxError.ts"
@@ -96,16 +107,25 @@ export class StreamingCall {
   private broken = false
   /** An error frame ended the stream. */
   private ended = false
+  /** The stream is in receive mode: its bytes go to the decoder as they arrive. */
+  private receiving = false
   private readonly writeLock = Semaphore.makeUnsafe(1)
   private readonly readLock = Semaphore.makeUnsafe(1)
 
-  constructor(state: State, target: Target, method: string, conn: Conn) {
+  constructor(state: State, target: Target, method: string, conn: Conn, raws: Raws) {
     this.state = state
     this.target = target
     this.method = method
     this.conn = conn
-    this.decoder = new Decoder(state.config.decoder)
+    this.decoder = new Decoder(state.config.decoder, raws)
   }
+
+  /**
+   * Receive mode's sink. Bytes that went into the value the consumer waits for count as read at once (the
+   * window reopens without waiting for its fiber); once a whole value is in, nothing more does until the
+   * consumer has taken it and waits again (`received`), so what arrives meanwhile stays within the window.
+   */
+  private readonly sink = (lent: Uint8Array): boolean => this.decoder.receive(lent) && !this.decoder.complete
 
   private classify(error: MuxError | CodecError): RpcError {
     if (this.state.closed) return poolClosed(this.target.key, this.method)
@@ -167,17 +187,21 @@ export class StreamingCall {
     }
     const stream = this.stream
     if (stream === undefined) return Effect.fail(this.released())
-    return Effect.matchEffect(stream.read, {
+    if (!this.receiving) {
+      this.receiving = true
+      stream.receiveInto(this.sink)
+    }
+    // Everything the decoder held is taken: what went to the sink counts as read now.
+    return Effect.matchEffect(stream.received, {
       onFailure: (error) => Effect.fail(this.classify(error)),
-      onSuccess: (chunk) => {
-        if (chunk === undefined) this.eof = true
-        else this.decoder.push(chunk)
+      onSuccess: (more) => {
+        if (!more) this.eof = true
         return this.next
       }
     })
   })
 
-  /** `receive`'s pull: one value at a time, so nothing is decoded before the consumer asks for it. */
+  /** `receive`'s pull: one value at a time (what the decoder holds ahead of it is bounded by the window). */
   readonly pullValue: Pull.Pull<readonly [Value], RpcError> = this.readLock.withPermit(
     Effect.flatMap(this.next, (v) => v === endOfStream ? Cause.done() : Effect.succeed([v] as const))
   )
@@ -195,6 +219,7 @@ export class StreamingCall {
           return heartbeats ? Effect.succeed([frame] as const) : pull
         case "Error":
           this.ended = true
+          this.stopReceiving()
           return Effect.fail(
             new RpcError({
               reason: "RemoteError",
@@ -222,7 +247,15 @@ export class StreamingCall {
   readonly close: Effect.Effect<void> = Effect.suspend(() => this.stream?.close ?? Effect.void)
 
   get bufferedBytes(): number {
-    return (this.stream?.bufferedBytes ?? 0) + this.decoder.bufferedBytes
+    // In receive mode what the stream counts as unread went to the decoder: counted there, not twice.
+    return (this.receiving ? 0 : this.stream?.bufferedBytes ?? 0) + this.decoder.bufferedBytes
+  }
+
+  /** Out of receive mode: what the server still sends waits in the stream, within its window. */
+  private stopReceiving(): void {
+    if (!this.receiving) return
+    this.receiving = false
+    this.stream?.receiveInto(undefined)
   }
 
   /**
@@ -234,6 +267,11 @@ export class StreamingCall {
     const stream = this.stream
     this.stream = undefined
     if (stream === undefined) return this.state.releaseConn(this.conn)
+    // Out of receive mode first, so that `drain` reads (and drops) what the server still sends.
+    if (this.receiving) {
+      this.receiving = false
+      stream.receiveInto(undefined)
+    }
     this.conn.releaseStream()
     const end = this.broken
       ? stream.reset
@@ -262,12 +300,14 @@ const timedOut = (target: Target, method: string, timeout: number): RpcError =>
  * Opens a streaming RPC of `method` on `target` in the current Scope; its
  * open (a dial if needed, the stream, the header and the ack) is bounded by
  * `timeout` millis, what follows by nothing. Closing the Scope ends it.
+ * `raws: "bytes"` decodes every str value as bytes (`RpcPool.stream`'s frames).
  */
 export const open = (
   state: State,
   target: Target,
   method: string,
-  timeout: number
+  timeout: number,
+  raws: Raws = "text"
 ): Effect.Effect<StreamingCall, RpcError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
@@ -294,7 +334,7 @@ export const open = (
         }))
       const conn = yield* within(state.acquire(target))
       conn.markForUse(state.now())
-      const call = new StreamingCall(state, target, method, conn)
+      const call = new StreamingCall(state, target, method, conn, raws)
       // Only the open's waits are interruptible: the stream is kept before anything can stop it.
       const opened = yield* Effect.exit(within(Effect.uninterruptibleMask((waits) => call.open(waits))))
       if (Exit.isFailure(opened)) {

@@ -4,7 +4,8 @@
 // StreamErrWrapper frames decoded from a buffered reader. The stream is the Go server's endless
 // Test.Fill; frames are read for -warmup, then counted for -duration, then the stream is closed.
 //
-// Prints one JSON line: {bytes, frames, seconds, mbPerSec} (mbPerSec in 10^6 bytes per second).
+// Prints one JSON line: {bytes, frames, seconds, mbPerSec, cpuMsPerMB} (mbPerSec in 10^6 bytes per
+// second; cpuMsPerMB the process's CPU time, user and system, over the counted frames per 10^6 bytes).
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/codec"
@@ -47,6 +49,16 @@ type streamResult struct {
 	Frames   int64   `json:"frames"`
 	Seconds  float64 `json:"seconds"`
 	MBPerSec float64 `json:"mbPerSec"`
+	CPUMsPB  float64 `json:"cpuMsPerMB"`
+}
+
+// cpuMs is the process's CPU time so far, user and system, in milliseconds.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 func runStream(c *conn, o *options) {
@@ -102,10 +114,18 @@ func runStream(c *conn, o *options) {
 		duration = 2 * time.Second
 	}
 	start := time.Now()
+	cpuStart := cpuMs()
 	bytes, frames := read(start.Add(duration))
 	elapsed := time.Since(start).Seconds()
+	cpu := cpuMs() - cpuStart
 	stream.Close()
-	b, _ := json.Marshal(streamResult{Bytes: bytes, Frames: frames, Seconds: round(elapsed, 3), MBPerSec: round(float64(bytes)/1e6/elapsed, 1)})
+	b, _ := json.Marshal(streamResult{
+		Bytes:    bytes,
+		Frames:   frames,
+		Seconds:  round(elapsed, 3),
+		MBPerSec: round(float64(bytes)/1e6/elapsed, 1),
+		CPUMsPB:  round(cpu/(float64(bytes)/1e6), 2),
+	})
 	fmt.Println(string(b))
 	c.session.Close()
 }
