@@ -175,7 +175,11 @@ export class Decoder {
       // The scanner may have stepped past the end of the chunk that just grew: it finds its place again.
       this.scanner.rebase(0, this.input)
       if (assembly.room === 0) this.assembly = undefined
-      if (n === lent.length) return true
+      if (n === lent.length) {
+        // Past the least end its headers declare, the value may be whole: find it, so `complete` says so.
+        if (this.input.endAbs >= this.scanner.knownEnd) this.find()
+        return true
+      }
       rest = lent.subarray(n)
     }
     this.input.push(rest)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CodecError } from "../../src/msgpackrpc/CodecError.ts"
-import { asBytes, decode, Decoder, DefaultMaxMessageBytes, Ext, type Value } from "../../src/msgpackrpc/Decoder.ts"
+import { asBytes, decode, Decoder, DefaultMaxMessageBytes, Ext, type Value, Yield } from "../../src/msgpackrpc/Decoder.ts"
 import { encode } from "../../src/msgpackrpc/Encoder.ts"
 
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
@@ -116,6 +116,42 @@ describe("Decoder", () => {
       assert.strictEqual(Buffer.from(bytesOf(encode(ok(decode(input))))).toString("hex"), Buffer.from(input).toString("hex"))
     }
     assert.strictEqual(ok(decode(h("a4 efbbbf41"))), "\ufeffA")
+  })
+
+  it("with raws \"bytes\" decodes every str value to bytes, UTF-8 or not, never aliasing the chunk, and keeps map keys as strings", () => {
+    const long = "é".repeat(5000)
+    const input = bytesOf(encode({ Payload: long, Message: "hi", Empty: "", Nested: ["abc", { Inner: "x" }] }))
+    const want = {
+      Payload: Uint8Array.from(Buffer.from(long)),
+      Message: Uint8Array.from(Buffer.from("hi")),
+      Empty: new Uint8Array(0),
+      Nested: [Uint8Array.from(Buffer.from("abc")), { Inner: Uint8Array.from(Buffer.from("x")) }]
+    }
+    // next, and step in slices (the sliced reader reads strs by the same rule).
+    const decoder = new Decoder(undefined, "bytes")
+    decoder.push(Uint8Array.from(input))
+    const viaNext = ok(decoder.next() ?? new CodecError({ reason: "Truncated", message: "none" }))
+    const sliced = new Decoder({ sliceBytes: 64 }, "bytes")
+    const chunk = Uint8Array.from(input)
+    sliced.push(chunk)
+    let viaStep = sliced.step()
+    for (let i = 0; viaStep === Yield && i < 10_000; i++) viaStep = sliced.step()
+    assert.deepStrictEqual(viaNext, want)
+    assert.deepStrictEqual(viaStep, want)
+    chunk.fill(0)
+    assert.deepStrictEqual(viaStep, want)
+    // The default reads the same bytes as strings.
+    assert.deepStrictEqual(ok(decode(input)), { Payload: long, Message: "hi", Empty: "", Nested: ["abc", { Inner: "x" }] })
+  })
+
+  it("with raws \"bytes\" charges each str value as a byte array: over the budget it fails with TooLarge", () => {
+    const input = bytesOf(encode(Array.from({ length: 100 }, () => "ab")))
+    // 100 strings fit a budget that 100 byte arrays (256 bytes each) do not.
+    const options = { maxDecodedBytes: 10_000 }
+    assert.strictEqual((ok(decode(input, options)) as Array<Value>).length, 100)
+    const decoder = new Decoder(options, "bytes")
+    decoder.push(input)
+    assert.strictEqual(errorOf(decoder.next()).reason, "TooLarge")
   })
 
   it("always decodes the bin family to bytes, never aliasing the pushed chunk", () => {

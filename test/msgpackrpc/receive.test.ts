@@ -132,6 +132,28 @@ describe("Decoder receive mode", () => {
     assert.strictEqual(small.reservedBytes, 0)
   })
 
+  it("says a whole value is in (complete) from the read that finishes it until the value is taken", () => {
+    const bytes = bytesOf(encode({ Payload: randomPayload(100 * KiB), Seq: 7 }))
+    const decoder = new Decoder()
+    let at = 0
+    const lend = (n: number): boolean => {
+      readBuffer.set(bytes.subarray(at, at + n))
+      at += n
+      return decoder.receive(readBuffer.subarray(0, n))
+    }
+    assert.isFalse(lend(64 * KiB))
+    assert.isFalse(decoder.complete)
+    // The middle of the payload goes into its buffer: counted as taken, and still not a whole value.
+    assert.isTrue(lend(16 * KiB))
+    assert.isFalse(decoder.complete)
+    lend(bytes.length - at)
+    assert.isTrue(decoder.complete)
+    const value = decoder.next()
+    assert.deepStrictEqual(value, { Payload: randomPayload(100 * KiB), Seq: 7 })
+    assert.isFalse(decoder.complete)
+    assert.isUndefined(decoder.next())
+  })
+
   it("copies small byte arrays out of a lent Buffer, whose slice would be a view", () => {
     const lent = Buffer.alloc(256)
     const bytes = echoReply(Uint8Array.of(1, 2, 255))

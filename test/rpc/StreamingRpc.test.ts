@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import type { Value } from "../../src/msgpackrpc/Decoder.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
@@ -17,6 +18,7 @@ import { Connector } from "../../src/wire/ByteTransport.ts"
 import * as Listener from "../../src/wire/Listener.ts"
 import * as MemoryTransport from "../../src/wire/MemoryTransport.ts"
 import * as Protocols from "../../src/wire/Protocol.ts"
+import { initialStreamWindow } from "../../src/yamux/Config.ts"
 import * as Session from "../../src/yamux/Session.ts"
 import { failure, flush, quiet, until } from "../server/helpers.ts"
 
@@ -29,6 +31,13 @@ const pool = (options: RpcPool.RpcPool.Options = {}) =>
 
 const text = (frame: RpcPool.RpcPool.Frame): string =>
   frame._tag === "Payload" ? new TextDecoder().decode(frame.payload) : "<heartbeat>"
+
+/** A duplex value's `Payload`, as `Test.Fill` sends it: bytes that are not UTF-8. */
+const payloadOf = (v: Value): Uint8Array => {
+  const payload = (v as { readonly Payload?: Value } | null)?.Payload
+  if (!(payload instanceof Uint8Array)) return assert.fail("a frame without byte payload")
+  return payload
+}
 
 const rpcFailure = <A>(effect: Effect.Effect<A, RpcError>) =>
   Effect.map(failure(effect), (error) => {
@@ -260,6 +269,59 @@ describe("RpcPool streaming RPC", () => {
         assert.strictEqual(error.reason, "StreamReset")
         // Our FIN interrupts the handler, which ends the stream: receive ends.
         assert.deepStrictEqual(yield* Stream.runCollect(exec.receive), [])
+      }))
+    }))
+
+  it.effect("RpcPool.stream hands out text and binary payloads as their bytes, each intact after the reads that follow it", () =>
+    Effect.gen(function*() {
+      const server = yield* serve
+      const rpc = yield* pool()
+      // Frames larger than a socket read, so each is assembled across reads of the one reused read buffer.
+      const frameSize = 100 * 1024 + 7
+      for (const Text of [true, false]) {
+        const total = 5 * frameSize + 123
+        const frames = yield* Stream.runCollect(rpc.stream(server.address, "Test.Fill", { Bytes: total, FrameSize: frameSize, Text }))
+        assert.deepStrictEqual(frames.map((f) => f._tag === "Payload" ? f.payload.length : -1), [
+          ...Array.from({ length: 5 }, () => frameSize),
+          123
+        ])
+        // Checked only once the stream has ended: a payload that viewed a reused buffer would have changed.
+        frames.forEach((frame, n) => {
+          assert(frame._tag === "Payload")
+          assert.instanceOf(frame.payload, Uint8Array)
+          for (let i = 0; i < frame.payload.length; i++) {
+            const want = Text ? 0x61 + (i % 26) : 0x80 | (i % 64)
+            if (frame.payload[i] !== want) assert.fail(`text ${Text}, frame ${n}, byte ${i}: ${frame.payload[i]} != ${want}`)
+          }
+        })
+      }
+    }))
+
+  it.effect("a consumer that stops pulling holds the server to the stream's window, and gets every byte once it goes on", () =>
+    Effect.gen(function*() {
+      const server = yield* serve
+      const rpc = yield* pool()
+      // Frames of several reads, decoded whole once in: most of each is assembled in place, where bytes that go
+      // into the value the consumer waits for count as read at once.
+      const frameSize = 200 * 1024
+      const total = 40 * frameSize
+      yield* Effect.scoped(Effect.gen(function*() {
+        const fill = yield* rpc.streamingRpc(server.address, "Test.Fill")
+        yield* fill.send({ Bytes: total, FrameSize: frameSize })
+        const payloads = (values: ReadonlyArray<Value>) => values.reduce((n: number, v) => n + payloadOf(v).length, 0)
+        let bytes = payloads(yield* Stream.runCollect(fill.receive.pipe(Stream.take(1))))
+        // The consumer stops: the server fills the window, then waits.
+        let held = -1
+        for (let i = 0, still = 0; i < 200 && still < 5; i++) {
+          still = held === fill.bufferedBytes ? still + 1 : 0
+          held = fill.bufferedBytes
+          yield* flush(16)
+        }
+        assert.isAbove(held, frameSize, "the server filled the window while the consumer waited")
+        assert.isAtMost(held, initialStreamWindow + frameSize + 1024, `held ${held} bytes`)
+        // The same stream again, where the first run stopped.
+        bytes += payloads(yield* Stream.runCollect(fill.receive))
+        assert.strictEqual(bytes, total)
       }))
     }))
 })
