@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/codec"
@@ -50,15 +49,6 @@ type streamResult struct {
 	Seconds  float64 `json:"seconds"`
 	MBPerSec float64 `json:"mbPerSec"`
 	CPUMsPB  float64 `json:"cpuMsPerMB"`
-}
-
-// cpuMs is the process's CPU time so far, user and system, in milliseconds.
-func cpuMs() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 func runStream(c *conn, o *options) {
@@ -114,10 +104,10 @@ func runStream(c *conn, o *options) {
 		duration = 2 * time.Second
 	}
 	start := time.Now()
-	cpuStart := cpuMs()
+	cpuStart := cpuUs()
 	bytes, frames := read(start.Add(duration))
 	elapsed := time.Since(start).Seconds()
-	cpu := cpuMs() - cpuStart
+	cpu := (cpuUs() - cpuStart) / 1e3
 	stream.Close()
 	b, _ := json.Marshal(streamResult{
 		Bytes:    bytes,
