@@ -160,7 +160,10 @@ export interface AcquireSummary {
 
 const summarizeAcquire = (rows: ReadonlyArray<AcquireRow>): Array<AcquireSummary> =>
   rows.map((row) => {
-    const ours = rows.find((r) => r.contender === "connpool" && r.variant === row.variant)
+    // By value: rows read back from latest.json (bench/rewrite.ts) share no objects.
+    const ours = rows.find((r) =>
+      r.contender === "connpool" && r.variant.start === row.variant.start && r.variant.hold === row.variant.hold
+    )
     const oursOps = ours === undefined ? undefined : medianOf(ours.runs, "opsPerSec")
     const oursP99Us = ours === undefined ? undefined : medianOf(ours.runs, "waitP99Us")
     const theirs = medianOf(row.runs, "opsPerSec")
