@@ -4,15 +4,28 @@
  *   node bench/acquire.ts --contender connpool|connpool-get|effect-pool|effect-pool-get|generic-pool|tarn
  *                                     |effect-floor|promise-floor
  *                         [--ops N] [--start held|free] [--hold none|yield] [--clock cpu|wall]
- *                         [--starvation MS]
+ *                         [--starvation MS] [--max-ops N]
  *
  * Prints one JSON line on stdout: {"contender", "start", "hold", "ops", "seconds", "opsPerSec",
- * "waitP50Us", "waitP99Us", "waitMaxUs"}. `seconds` is the process CPU time of the timed part
- * (`--clock wall` for wall-clock time; see `nowSeconds`). The wait figures are the distribution of
- * how long an acquire took until the connection was in hand (the borrower's wait, in µs, wall
- * clock), from every `waitSampleEvery`-th timed acquire, so that timing them costs the
- * throughput figure little. For the ConnPool contenders, stderr also says how many of the timed
- * operations waited for a turn.
+ * "waitP50Us", "waitP99Us", "waitMaxUs"}, and for the Effect contenders "turns" and
+ * "turnMaxUs". `seconds` is the process CPU time of the timed part (`--clock wall` for
+ * wall-clock time; see `nowSeconds`). The wait figures are the distribution of how long an
+ * acquire took until the connection was in hand (the borrower's wait, in µs, wall clock), from
+ * every `waitSampleEvery`-th timed acquire, so that timing them costs the throughput figure
+ * little. For the ConnPool contenders, stderr also says how many of the timed operations waited
+ * for a turn, and how long those waits took in the pool (its `waitDuration` over `waitCount`).
+ *
+ * **What the maximum wait of an Effect contender is.** Effect's scheduler runs a fiber for
+ * `MaxOpsBeforeYield` operations (2048), then queues it behind every other runnable fiber, and
+ * runs that whole queue in one turn of the event loop (one `setImmediate`). With 64 busy
+ * borrowers such a turn takes 10 to 40 ms here. A sampled acquire in which its fiber's budget
+ * runs out (between the sample's start and `f`) waits for the rest of that turn, pool or no pool;
+ * so does every waiter the pool wakes, since its wake-up is a scheduler task. `turns` and
+ * `turnMaxUs` (the event-loop turns of the timed part, and the longest, measured by a
+ * `setImmediate` that re-arms itself) show the scale; `--max-ops N` sets the budget, and the
+ * maximum wait follows it. Without `--hold yield` the Promise contenders never give the event
+ * loop a turn in the timed part (everything is a microtask), so the figure is printed for the
+ * Effect contenders only.
  *
  * **Scenario.** Pool overhead alone, under contention: 64 borrowers share a pool of 10
  * connections that are created instantly, and each loops acquire → release until N operations
@@ -31,6 +44,8 @@
  *   (`Effect.yieldNow`; `setImmediate` for the Promise pools). `none` (default) holds nothing.
  * - `--starvation MS`: ConnPool's `starvationThreshold` (default: the pool's default); `0` is
  *   strict FIFO hand-off, the policy of the other pools.
+ * - `--max-ops N`: Effect's `Scheduler.MaxOpsBeforeYield` for the Effect contenders (default:
+ *   effect's, 2048).
  *
  * `connpool` and `effect-pool` are each library's `use`; `connpool-get` (get, then put) and
  * `effect-pool-get` (`Pool.get` in `Effect.scoped`) are the by-hand paths. For the Effect
@@ -44,7 +59,7 @@
  *
  * Compare runs on the same machine, alternating contenders, and take medians: one run is noisy.
  */
-import { Duration, Effect, Exit, Fiber, Pool, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Pool, Scheduler, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
 import * as ConnPool from "../src/pool/index.ts"
@@ -86,6 +101,37 @@ const waits = {
   }
 }
 
+/**
+ * The event-loop turns of the timed part and the longest, in ms: a
+ * `setImmediate` that re-arms itself runs once per turn, so the time
+ * between two of its runs is one turn. For the Effect contenders a turn is
+ * one run of the scheduler's queue (see the header).
+ */
+const loopTurns = {
+  on: false,
+  count: 0,
+  maxMs: 0,
+  last: 0,
+  start(): void {
+    this.on = true
+    this.count = 0
+    this.maxMs = 0
+    this.last = performance.now()
+    setImmediate(tick)
+  },
+  stop(): void {
+    this.on = false
+  }
+}
+const tick = (): void => {
+  if (!loopTurns.on) return
+  const now = performance.now()
+  loopTurns.count++
+  loopTurns.maxMs = Math.max(loopTurns.maxMs, now - loopTurns.last)
+  loopTurns.last = now
+  setImmediate(tick)
+}
+
 const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 
@@ -96,6 +142,8 @@ interface Args {
   readonly hold: "none" | "yield"
   readonly clock: "cpu" | "wall"
   readonly starvation: number | undefined
+  /** Effect's `MaxOpsBeforeYield`; undefined: effect's default. */
+  readonly maxOps: number | undefined
   /** ConnPool's `observability` option; undefined: the library's defaults. */
   readonly observability: (typeof observabilityVariants)[ObservabilityVariant] | undefined
 }
@@ -103,7 +151,8 @@ interface Args {
 const usage = (message: string): never => {
   process.stderr.write(
     `${message}\nusage: node bench/acquire.ts --contender ${contenders.join("|")} [--ops N] ` +
-      `[--start held|free] [--hold none|yield] [--clock cpu|wall] [--starvation MS] [--observability off|metrics|tracing|all]\n`
+      `[--start held|free] [--hold none|yield] [--clock cpu|wall] [--starvation MS] [--max-ops N] ` +
+      `[--observability off|metrics|tracing|all]\n`
   )
   process.exit(2)
 }
@@ -120,6 +169,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let hold: Args["hold"] = "none"
   let clock: Args["clock"] = "cpu"
   let starvation: number | undefined
+  let maxOps: number | undefined
   let observability: Args["observability"] = undefined
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i]!
@@ -146,6 +196,10 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         starvation = Number(value)
         if (!(starvation >= 0)) return usage(`--starvation must be a number of ms >= 0, got ${value}`)
         break
+      case "--max-ops":
+        maxOps = Number(value)
+        if (!Number.isSafeInteger(maxOps) || maxOps <= 0) return usage(`--max-ops must be a positive integer, got ${value}`)
+        break
       case "--observability":
         observability = observabilityVariants[oneOf(flag, value, ["off", "metrics", "tracing", "all"])]
         break
@@ -154,7 +208,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     }
   }
   if (contender === undefined) return usage("--contender is required")
-  return { contender, ops, start, hold, clock, starvation, observability }
+  return { contender, ops, start, hold, clock, starvation, maxOps, observability }
 }
 
 /** Enough to reach the optimising JIT tiers, small next to the timed part. */
@@ -190,8 +244,8 @@ interface EffectContender {
   readonly op: () => Effect.Effect<unknown, unknown>
   /** Borrows every connection; succeeds with the effect that gives them back. */
   readonly takeAll: Effect.Effect<Effect.Effect<void>, unknown>
-  /** For ConnPool: how many acquires have waited so far. */
-  readonly waits?: Effect.Effect<number>
+  /** For ConnPool: how many acquires have waited so far, and for how long in all (ms). */
+  readonly waits?: Effect.Effect<{ readonly count: number; readonly millis: number }>
 }
 
 /**
@@ -228,15 +282,22 @@ const timeEffect = (contender: EffectContender, args: Args): Effect.Effect<numbe
   Effect.gen(function*() {
     const held = args.start === "held"
     yield* effectRound(contender, warmupOps(args.ops), held)
-    const waitsBefore = contender.waits === undefined ? 0 : yield* contender.waits
+    const waitsBefore = contender.waits === undefined ? undefined : yield* contender.waits
     waits.on = true
+    loopTurns.start()
     const start = nowSeconds()
     yield* effectRound(contender, args.ops, held)
     const seconds = nowSeconds() - start
+    loopTurns.stop()
     waits.on = false
-    if (contender.waits !== undefined) {
-      const share = ((yield* contender.waits) - waitsBefore) / args.ops
-      process.stderr.write(`${args.contender}: ${Math.round(share * 100)}% of the timed acquires waited\n`)
+    if (contender.waits !== undefined && waitsBefore !== undefined) {
+      const after = yield* contender.waits
+      const count = after.count - waitsBefore.count
+      const mean = count === 0 ? 0 : (after.millis - waitsBefore.millis) / count
+      process.stderr.write(
+        `${args.contender}: ${Math.round(count / args.ops * 100)}% of the timed acquires waited ` +
+          `(${count}, ${mean.toFixed(1)} ms each on average in the pool)\n`
+      )
     }
     return seconds
   })
@@ -284,7 +345,7 @@ const makeConnPool = (args: Args, hold: Effect.Effect<void>): Effect.Effect<Effe
         Effect.forEach(tenTimes, () => pool.get),
         (conns) => Effect.forEach(conns, pool.put, { discard: true })
       ),
-      waits: Effect.map(pool.stats, (stats) => stats.waitCount)
+      waits: Effect.map(pool.stats, (stats) => ({ count: stats.waitCount, millis: Duration.toMillis(stats.waitDuration) }))
     }
   })
 
@@ -325,7 +386,10 @@ const runEffect = (args: Args): Promise<number> => {
       : makeEffectPool(args, hold),
     (contender) => timeEffect(contender, args)
   )
-  return Effect.runPromise(Effect.scoped(program))
+  const scoped = Effect.scoped(program)
+  return Effect.runPromise(
+    args.maxOps === undefined ? scoped : Effect.provideService(scoped, Scheduler.MaxOpsBeforeYield, args.maxOps)
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -411,8 +475,9 @@ const runPromise = async (args: Args): Promise<number> => {
 
 const args = parseArgs(process.argv.slice(2))
 timeSource = args.clock
-const seconds = await (args.contender === "generic-pool" || args.contender === "tarn" ||
-    args.contender === "promise-floor"
+const isPromiseContender = args.contender === "generic-pool" || args.contender === "tarn" ||
+  args.contender === "promise-floor"
+const seconds = await (isPromiseContender
   ? runPromise(args)
   : runEffect(args))
 const sorted = waits.samples.sort((a, b) => a - b)
@@ -427,6 +492,7 @@ process.stdout.write(
     opsPerSec: Math.round(args.ops / seconds),
     waitP50Us: micros(percentile(sorted, 0.5)),
     waitP99Us: micros(percentile(sorted, 0.99)),
-    waitMaxUs: micros(sorted.length === 0 ? 0 : sorted[sorted.length - 1]!)
+    waitMaxUs: micros(sorted.length === 0 ? 0 : sorted[sorted.length - 1]!),
+    ...(isPromiseContender ? {} : { turns: loopTurns.count, turnMaxUs: micros(loopTurns.maxMs) })
   }) + "\n"
 )
