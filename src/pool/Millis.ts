@@ -10,6 +10,12 @@
  * Node's timers measure from a loop time read once per turn. An age or a
  * stamp is then as of the start of the work the task has done since, never
  * later than the truth: within a task that is the task's own run time.
+ * Under Effect's scheduler that task can be a whole turn of the event loop:
+ * the scheduler runs every fiber queued for the turn, each for up to 2048
+ * operations, before the microtask checkpoint. With 64 fibers that never
+ * park for I/O (`bench/acquire.ts`) a turn took 10 to 40 ms and a reading
+ * was up to a turn old; each `fresh` reading (a waiter queueing or resuming)
+ * renews it.
  *
  * **Fresh readings.** Deadlines and waits (`fresh`) read the clock every
  * time, so a pool timeout never fires early.
