@@ -296,9 +296,9 @@ export class Runtime {
       const by = next > this.now() ? next - this.now() : 1
       this.trace?.push(`${this.now().toString().padStart(7)}ms #${this.steps} (clock +${by} ms: ${this.pendingSleeps} sleeps, ${this.delayed.length} deliveries held)`)
       this.mix(by)
-      // TestClock rounds a fractional millisecond to whole nanoseconds: rounded down, a step shorter
-      // than half a nanosecond (float error between two sleeps' ends) would move nothing, forever.
-      advancing = this.runFork!(this.testClock!.adjust(Number.isInteger(by) ? by : Duration.nanos(BigInt(Math.max(1, Math.ceil(by * 1e6))))))
+      // TestClock rounds a fractional millisecond to whole nanoseconds; so does this step, but never to
+      // zero: a step under half a nanosecond (float error between two sleeps' ends) would move nothing, forever.
+      advancing = this.runFork!(this.testClock!.adjust(Number.isInteger(by) ? by : Duration.nanos(BigInt(Math.max(1, Math.round(by * 1e6))))))
     }
   }
 }
