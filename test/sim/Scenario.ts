@@ -68,6 +68,25 @@ export interface Scenario {
     readonly callers: number
     readonly opTimeout: number
   }
+  /** The `RpcCluster` workload (ClusterLoad.ts), over a pool of its own. */
+  readonly cluster: {
+    readonly enabled: boolean
+    /** Servers the list starts with; discovery (when on) learns the rest from `Status.Peers`. */
+    readonly seeds: number
+    readonly callers: number
+    readonly callsPerCaller: number
+    readonly holdMillis: number
+    readonly idempotentChance: number
+    /** Chance a server answers an attempt `No cluster leader` instead of running it. */
+    readonly noLeaderChance: number
+    /** The longest a handler runs (so restarts and resets land after sending). */
+    readonly maxHandlerMillis: number
+    /** Rebalance every so many millis; undefined: never. */
+    readonly rebalanceMillis: number | undefined
+    /** Discovery every so many millis (after a first round at start); undefined: off. */
+    readonly discoveryMillis: number | undefined
+    readonly pingTimeout: number
+  }
 }
 
 const allFaults: ReadonlyArray<FaultKind> = [
@@ -130,6 +149,23 @@ export const draw = (prng: Prng): Scenario => {
       poolTimeout: prng.range(10, 500),
       callers: prng.range(1, 6),
       opTimeout: prng.range(20, 500)
-    }
+    },
+    // Drawn last, so the seeds without a cluster build the same world as before it existed.
+    cluster: drawCluster(prng)
   }
 }
+
+const drawCluster = (prng: Prng): Scenario["cluster"] => ({
+  enabled: prng.chance(0.25),
+  seeds: prng.range(1, 3),
+  callers: prng.range(1, 4),
+  callsPerCaller: prng.range(1, 3),
+  // Consul's 7 s now and then; shorter holds mostly, so a seed's world does not outlive its faults by seconds.
+  holdMillis: prng.pick([50, 300, 300, 1500, 7000]),
+  idempotentChance: prng.pick([0, 0.5, 1]),
+  noLeaderChance: prng.pick([0, 0.1, 0.5]),
+  maxHandlerMillis: prng.pick([0, 20, 300]),
+  rebalanceMillis: prng.pick([undefined, 50, 500]),
+  discoveryMillis: prng.pick([undefined, 100, 1000]),
+  pingTimeout: prng.range(20, 1000)
+})

@@ -6,11 +6,13 @@
 import { Clock, Context, Effect, Fiber, Metric, Random, References, Scheduler, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { resetForReplay } from "../../src/msgpackrpc/StreamClient.ts"
+import type { MuxSession } from "../../src/mux/MuxSession.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import { stateOf } from "../../src/rpc/State.ts"
 import { Connector } from "../../src/wire/ByteTransport.ts"
 import { steppedClock } from "../yamux/steppedClock.ts"
 import { inject } from "./Chaos.ts"
+import { ClusterLoad } from "./ClusterLoad.ts"
 import { KvLoad } from "./KvLoad.ts"
 import { Prng } from "./Prng.ts"
 import { handlers, RpcLoad } from "./RpcLoad.ts"
@@ -39,6 +41,8 @@ export interface Result {
   readonly steps: number
   readonly simMillis: number
   readonly calls: number
+  /** Calls made on the `RpcCluster` (0 when the seed runs none). */
+  readonly clusterCalls: number
   readonly trace: ReadonlyArray<string> | undefined
   readonly scenario: Scenario
   readonly runtime: Runtime
@@ -54,6 +58,9 @@ const drawTuning = (prng: Prng): Tuning => ({
   maxDelayMillis: prng.pick([1, 20, 200])
 })
 
+/** What `seed` builds, without running it (as `runSeed` draws it). */
+export const scenarioOf = (seed: number): Scenario => draw(new Prng(seed).fork())
+
 export const runSeed = async (seed: number, options: Options = {}): Promise<Result> => {
   // The Seq counter and the shared encoder's slab shape the bytes on the wire: every seed starts from the same.
   resetForReplay()
@@ -65,11 +72,13 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
   const servers = new Map<string, SimServer>()
   let load: RpcLoad | undefined
   let kv: KvLoad | undefined
+  const addresses = Array.from({ length: scenario.servers }, (_, i) => `127.0.0.1:${9001 + i}`)
+  const cluster = scenario.cluster.enabled ? new ClusterLoad(runtime, scenario, addresses, sabotage) : undefined
 
   const world = Effect.gen(function*() {
     runtime.runFork = Effect.runForkWith(yield* Effect.context<never>())
     const worldScope = yield* Scope.make()
-    const simHandlers = handlers(sabotage)
+    const simHandlers = { ...handlers(sabotage), ...cluster?.handlers() }
     for (let i = 0; i < scenario.servers; i++) {
       const server = new SimServer(network, 9001 + i, simHandlers, worldScope)
       servers.set(server.address, server)
@@ -77,7 +86,7 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
     }
     const poolScope = yield* Scope.fork(worldScope)
     const p = scenario.pool
-    const pool = yield* RpcPool.make({
+    const makePool = RpcPool.make({
       callTimeout: p.callTimeout,
       dialTimeout: p.dialTimeout,
       maxTime: p.maxTime,
@@ -93,7 +102,8 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
         streamOpenTimeout: p.streamOpenTimeout,
         streamCloseTimeout: p.streamCloseTimeout
       }
-    }).pipe(Effect.provideService(Connector, connector(network, servers)), Scope.provide(poolScope), Effect.orDie)
+    }).pipe(Effect.provideService(Connector, connector(network, servers)), Effect.orDie)
+    const pool = yield* Scope.provide(makePool, poolScope)
     const state = stateOf.get(pool)!
     load = new RpcLoad(runtime, scenario, pool, state, [...servers.keys()])
     const kvScope = yield* Scope.fork(worldScope)
@@ -101,12 +111,28 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
       kv = new KvLoad(runtime, scenario, network)
       yield* Scope.provide(kv.make, kvScope)
     }
+    // The cluster's own pool and the cluster, in a Scope closed before the RPC pool's.
+    const clusterScope = yield* Scope.fork(worldScope)
+    let clusterState: ReturnType<typeof stateOf.get>
+    if (cluster !== undefined) {
+      const clusterPool = yield* Scope.provide(makePool, clusterScope)
+      clusterState = stateOf.get(clusterPool)!
+      yield* Scope.provide(cluster.make(clusterPool, clusterState), clusterScope)
+    }
     const chaos = yield* Effect.forkChild(inject(runtime, scenario, network, servers, kv))
-    yield* Effect.all([load.run, kv?.run ?? Effect.void], { concurrency: 2, discard: true })
+    // Seeds without a cluster run exactly the workloads (and fibers) they ran before it existed.
+    const runs = [load.run, kv?.run ?? Effect.void]
+    if (cluster !== undefined) runs.push(cluster.run)
+    yield* Effect.all(runs, { concurrency: runs.length, discard: true })
     yield* Fiber.interrupt(chaos)
     runtime.event("workload done")
     load.settled()
     kv?.settled()
+    if (cluster !== undefined) yield* cluster.settled
+    yield* Scope.close(clusterScope, { _tag: "Success", value: undefined } as never)
+    if (clusterState !== undefined && clusterState.conns.size !== 0) {
+      runtime.violate(`${clusterState.conns.size} sessions mapped after the cluster's pool closed`)
+    }
     yield* Scope.close(poolScope, { _tag: "Success", value: undefined } as never)
     yield* Scope.close(kvScope, { _tag: "Success", value: undefined } as never)
     runtime.event("pools closed")
@@ -135,14 +161,18 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
     onStep: () => {
       load?.check()
       kv?.check()
+      cluster?.check()
     },
-    afterStep: () => load?.maybeInterrupt()
+    afterStep: () => {
+      load?.maybeInterrupt()
+      cluster?.maybeInterrupt()
+    }
   })
   if (stopped !== undefined) runtime.violate(stopped)
   if (runtime.failed === undefined) {
     const exit = root.pollUnsafe()
     if (exit !== undefined && exit._tag === "Failure") runtime.violate(`the world failed: ${String(exit.cause)}`)
-    else leftovers(runtime, network, servers, load)
+    else leftovers(runtime, network, servers, [...(load?.sessions ?? []), ...(cluster?.sessions ?? [])])
   }
   return {
     seed,
@@ -151,6 +181,7 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
     steps: runtime.steps,
     simMillis: runtime.now(),
     calls: load?.started ?? 0,
+    clusterCalls: cluster?.began ?? 0,
     trace: runtime.trace,
     runtime,
     scenario
@@ -158,7 +189,7 @@ export const runSeed = async (seed: number, options: Options = {}): Promise<Resu
 }
 
 /** After the world closed: no timer, fiber, stream, session or byte left anywhere. */
-const leftovers = (runtime: Runtime, network: Network, servers: ReadonlyMap<string, SimServer>, load: RpcLoad | undefined) => {
+const leftovers = (runtime: Runtime, network: Network, servers: ReadonlyMap<string, SimServer>, clientSessions: ReadonlyArray<MuxSession>) => {
   if (runtime.pendingSleeps !== 0) {
     const sites = [...runtime.sleepSites].map((s) => s.text).join("; ")
     return runtime.violate(`${runtime.pendingSleeps} timers still pending${sites === "" ? " (replay the seed to see where they began)" : `: ${sites}`}`)
@@ -170,7 +201,7 @@ const leftovers = (runtime: Runtime, network: Network, servers: ReadonlyMap<stri
     }
     if (link.client.writableLength !== 0 || link.server.writableLength !== 0) return runtime.violate(`link ${link.id} still buffers bytes`)
   }
-  for (const session of load?.sessions ?? []) {
+  for (const session of clientSessions) {
     if (!session.isClosed || session.numStreams !== 0) return runtime.violate(`a client session left with ${session.numStreams} streams (closed: ${session.isClosed})`)
   }
   for (const server of servers.values()) {

@@ -30,6 +30,8 @@ export interface Link {
 export interface Sabotage {
   /** The echo handler answers with the token of the call before. */
   readonly wrongToken?: boolean | undefined
+  /** The cluster workload tells `RpcCluster` its writes are idempotent, so lost ones are retried. */
+  readonly retryWrites?: boolean | undefined
 }
 
 export const field = (value: Value | undefined, name: string): Value | undefined =>

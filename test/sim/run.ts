@@ -9,29 +9,32 @@
  *   npm run sim -- --seed 42             replays one seed and prints its trace
  *   npm run sim -- --minutes 5           stops starting seeds after 5 minutes
  *   npm run sim -- --sabotage wrongToken breaks the echo handler on purpose (to see a failure)
+ *   npm run sim -- --sabotage retryWrites tells the cluster its writes are idempotent (likewise)
  *
  * Exit code: 0 every seed passed, 1 a seed failed, 2 bad arguments.
  */
 import { runSeed } from "./Simulation.ts"
 import type { Result } from "./Simulation.ts"
 
+type SabotageName = "wrongToken" | "retryWrites"
+
 interface Args {
   readonly seeds: number
   readonly from: number
   readonly seed: number | undefined
   readonly minutes: number
-  readonly sabotage: boolean
+  readonly sabotage: SabotageName | undefined
   readonly keepGoing: boolean
 }
 
-const usage = `usage: npm run sim -- [--seeds N] [--from N] [--seed N] [--minutes M] [--keep-going] [--sabotage wrongToken]`
+const usage = `usage: npm run sim -- [--seeds N] [--from N] [--seed N] [--minutes M] [--keep-going] [--sabotage wrongToken|retryWrites]`
 
 const parse = (argv: ReadonlyArray<string>): Args | string => {
   let seeds = 1000
   let from = 1
   let seed: number | undefined
   let minutes = 9
-  let sabotage = false
+  let sabotage: SabotageName | undefined
   let keepGoing = false
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
@@ -69,8 +72,8 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       }
       case "--sabotage":
         i++
-        if (value !== "wrongToken") return `--sabotage takes wrongToken, got ${value}`
-        sabotage = true
+        if (value !== "wrongToken" && value !== "retryWrites") return `--sabotage takes wrongToken or retryWrites, got ${value}`
+        sabotage = value
         break
       case "--keep-going":
         keepGoing = true
@@ -85,8 +88,8 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   return { seeds, from, seed, minutes, sabotage, keepGoing }
 }
 
-const replayCommand = (seed: number, sabotage: boolean) =>
-  `npm run sim -- --seed ${seed}${sabotage ? " --sabotage wrongToken" : ""}`
+const replayCommand = (seed: number, sabotage: SabotageName | undefined) =>
+  `npm run sim -- --seed ${seed}${sabotage !== undefined ? ` --sabotage ${sabotage}` : ""}`
 
 const main = async (): Promise<number> => {
   const args = parse(process.argv.slice(2))
@@ -95,12 +98,12 @@ const main = async (): Promise<number> => {
     process.stderr.write(`${usage}\n`)
     return args === "" ? 0 : 2
   }
-  const sabotage = args.sabotage ? { wrongToken: true } : undefined
+  const sabotage = args.sabotage !== undefined ? { [args.sabotage]: true } : undefined
   if (args.seed !== undefined) {
     const result = await runSeed(args.seed, { trace: true, sabotage })
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`)
     process.stdout.write(`seed ${result.seed}: ${result.failure === undefined ? "passed" : `FAILED: ${result.failure}`}\n`)
-    process.stdout.write(`trace hash ${result.hash}, ${result.steps} steps, ${result.simMillis} simulated ms, ${result.calls} calls\n`)
+    process.stdout.write(`trace hash ${result.hash}, ${result.steps} steps, ${result.simMillis} simulated ms, ${result.calls} calls, ${result.clusterCalls} cluster calls\n`)
     return result.failure === undefined ? 0 : 1
   }
   const started = performance.now()
@@ -109,6 +112,7 @@ const main = async (): Promise<number> => {
   let ran = 0
   let steps = 0
   let calls = 0
+  let clusterCalls = 0
   let interrupted = false
   process.on("SIGINT", () => {
     interrupted = true
@@ -125,6 +129,7 @@ const main = async (): Promise<number> => {
     ran++
     steps += result.steps
     calls += result.calls
+    clusterCalls += result.clusterCalls
     if (result.failure !== undefined) {
       failed.push(result)
       process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}seed ${seed} FAILED: ${result.failure}\n  replay: ${replayCommand(seed, args.sabotage)}\n`)
@@ -142,7 +147,7 @@ const main = async (): Promise<number> => {
   const stopped = ran < args.seeds ? (interrupted ? " (stopped by Ctrl-C)" : failed.length > 0 && !args.keepGoing ? " (stopped at the first failure)" : " (time bound reached)") : ""
   process.stdout.write(
     `${ran} seeds from ${args.from}${stopped}: ${ran - failed.length} passed, ${failed.length} failed\n` +
-      `${calls} calls, ${steps} scheduler steps, ${secs.toFixed(1)} s (${(secs * 1000 / Math.max(ran, 1)).toFixed(1)} ms a seed)\n`
+      `${calls} calls, ${clusterCalls} cluster calls, ${steps} scheduler steps, ${secs.toFixed(1)} s (${(secs * 1000 / Math.max(ran, 1)).toFixed(1)} ms a seed)\n`
   )
   for (const result of failed) process.stdout.write(`failed seed ${result.seed}: ${result.failure}\n  replay: ${replayCommand(result.seed, args.sabotage)}\n`)
   return failed.length === 0 && ran > 0 ? 0 : 1
