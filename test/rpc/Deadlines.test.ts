@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber } from "effect"
+import { Clock, Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Deadlines } from "../../src/rpc/Deadlines.ts"
 import { oneHour, onClock, steppedClock } from "../yamux/steppedClock.ts"
@@ -32,6 +32,25 @@ describe("Deadlines", () => {
       assert.deepStrictEqual(forked.filter((fiber) => fiber.pollUnsafe() === undefined).length, 0, "a sleeper outlived clear")
       yield* TestClock.adjust(1000)
       assert.deepStrictEqual(fired, ["now"])
+    }))
+
+  it.effect("expires an entry whose deadline lies a float rounding error past a frozen clock, with no recursion", () =>
+    Effect.gen(function*() {
+      const deadlines = yield* make
+      // The clock at exactly 2656.000001 ms; the call began at 1776.000001 ms with an 880 ms timeout:
+      // in floats its deadline is 2656.0000010000003, not due, yet under half a nanosecond away, so a
+      // sleep for the rest rounds to zero and fired at once, again and again, until the stack overflowed.
+      yield* TestClock.adjust(Duration.nanos(2_656_000_001n))
+      const now = deadlines.now()
+      const fired: Array<string> = []
+      const entry = deadlines.add(880, Effect.sync(() => fired.push("late")), 1776.000001)
+      assert.isAbove(entry.at, now)
+      yield* TestClock.adjust(Duration.nanos(1n))
+      assert.deepStrictEqual(fired, ["late"])
+      // The timer still works after it.
+      deadlines.add(10, Effect.sync(() => fired.push("next")))
+      yield* TestClock.adjust(10)
+      assert.deepStrictEqual(fired, ["late", "next"])
     }))
 
   it.effect("runs an entry's expire at its deadline and not before", () =>

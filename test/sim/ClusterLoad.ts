@@ -26,13 +26,6 @@ import type { Sabotage } from "./World.ts"
 
 type Method = "Cluster.Read" | "Cluster.Write"
 
-/**
- * Off for now: with rebalance pings on their timer, seeds 452 and 1157 (of 2,000) ended with pool
- * deadline-timer fibers (`Deadlines.schedule` from `fire`) counted alive with nothing on their
- * stack, not yet explained (docs/architecture.md, the simulator). Turn on to reproduce; the
- * scenario still draws the period, so other seeds do not move.
- */
-export const rebalanceInSim = false
 
 interface Call {
   readonly token: string
@@ -127,7 +120,7 @@ export class ClusterLoad {
     return RpcCluster.make({
       servers: this.addresses.slice(0, c.seeds),
       holdTimeout: c.holdMillis,
-      rebalance: !rebalanceInSim || c.rebalanceMillis === undefined ? false : Schedule.spaced(c.rebalanceMillis),
+      rebalance: c.rebalanceMillis === undefined ? false : Schedule.spaced(c.rebalanceMillis),
       discovery: c.discoveryMillis === undefined ? false : { schedule: Schedule.spaced(c.discoveryMillis) },
       pingTimeout: c.pingTimeout,
       observability: { metrics: false }

@@ -32,13 +32,16 @@ describe("simulation", () => {
     const found = [
       // The server restarted while a request was in flight: the request reached a stream whose serving
       // fiber had already ended, and its 61 bytes stayed charged to the server's budget after close.
-      2743
+      2743,
+      // A cluster's ping deadline a float rounding error past the frozen clock: its sleep rounded to zero,
+      // the deadline timer recursed until the stack overflowed and died, and later calls ran past their deadlines.
+      1157
     ]
     for (const seed of found) assert.strictEqual((await runSeed(seed)).failure, undefined, `seed ${seed}`)
   })
 
   it("replays a seed exactly: the same trace, step for step, twice", async () => {
-    // 2 runs the cluster workload (one seed server, discovery on its timer, No cluster leader half the time).
+    // 2 runs the cluster workload (one seed server, rebalance and discovery on their timers, No cluster leader half the time).
     for (const seed of [2, 7, 42, 1910]) {
       const first = await runSeed(seed, { trace: true })
       const second = await runSeed(seed, { trace: true })
