@@ -15,6 +15,7 @@ import { Clock, Duration, Effect, Option, Random } from "effect"
 import type { Value } from "../msgpackrpc/Decoder.ts"
 import type { RpcError } from "../rpc/RpcError.ts"
 import type { RpcPool } from "../rpc/RpcPool.ts"
+import { untilDeadline } from "../time/untilDeadline.ts"
 import { classify } from "./Classify.ts"
 import type { Attempt } from "./ClusterError.ts"
 import { ClusterError } from "./ClusterError.ts"
@@ -136,7 +137,7 @@ const onFailure = (
       waitMillis: wait,
       rotated
     })
-    return Effect.andThen(told, Effect.andThen(Effect.sleep(Duration.millis(wait)), attempt(c, run)))
+    return Effect.andThen(told, Effect.andThen(Effect.sleep(untilDeadline(wait)), attempt(c, run)))
   })
 }
 

@@ -24,6 +24,7 @@ import type { Context, Fiber } from "effect"
 import { Deferred, Duration, Effect, Exit, Layer, MutableHashMap, Option, Scope } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
+import { untilDeadline } from "../time/untilDeadline.ts"
 import type { ConnPool } from "./ConnPool.ts"
 import { coreOf, giveBackLease, make, use } from "./ConnPool.ts"
 import type { Core } from "./Core.ts"
@@ -198,8 +199,8 @@ export const makeKeyed = <K, A, E, R>(
           return Effect.andThen(Effect.yieldNow, check)
         }
         seen = slot.lookups
-        const wait = core.isQuiet() ? Math.max(ttl - idleFor, 0) : ttl
-        return Effect.andThen(Effect.sleep(Duration.millis(wait)), check)
+        const wait = core.isQuiet() ? ttl - idleFor : ttl
+        return Effect.andThen(Effect.sleep(untilDeadline(wait)), check)
       })
       return check
     }

@@ -48,8 +48,9 @@
  * @since 0.1.0
  */
 import type { Clock } from "effect"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { Signal } from "./Signal.ts"
+import { untilDeadline } from "../time/untilDeadline.ts"
 
 /**
  * A queued claim on one turn. Its `turns*` fields belong to `Turns`.
@@ -227,7 +228,7 @@ export class Turns {
       this.expire(at)
       const next = this.head
       if (next === undefined) return Effect.void
-      return clock.sleep(Duration.millis(Math.max(next.turnsDeadline - at, 0)))
+      return clock.sleep(untilDeadline(next.turnsDeadline - at))
     })
     return Effect.forever(step)
   }

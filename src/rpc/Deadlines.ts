@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Fiber } from "effect"
+import { untilDeadline } from "../time/untilDeadline.ts"
 
 export interface Deadline {
   /** Monotonic milliseconds (the Clock's `monotonicTimeNanos`) at which the entry expires. */
@@ -31,18 +32,6 @@ export interface Deadline {
   /** @internal */
   readonly group: Set<Deadline>
 }
-
-/** One nanosecond, in milliseconds: the finest sleep a Clock takes. */
-const oneNanosecond = 0.000_001
-
-/**
- * The sleep until a deadline `millis` away. A deadline a float rounding error
- * ahead (it is `start + timeout` in milliseconds, the clock whole nanoseconds)
- * is not due, yet a sleep for it rounds to zero nanoseconds and returns at
- * once; on a frozen clock (TestClock) `fire` would find it not due again and
- * recurse until the stack overflowed, killing the timer. Sleep a nanosecond.
- */
-const wait = (millis: number): number => (millis <= 0 ? 0 : Math.max(millis, oneNanosecond))
 
 export class Deadlines {
   private readonly clock: Clock.Clock
@@ -116,7 +105,7 @@ export class Deadlines {
     const token = {}
     this.token = token
     const sleeper = this.runFork(Effect.andThen(
-      Effect.suspend(() => Effect.sleep(wait(at - this.now()))),
+      Effect.suspend(() => Effect.sleep(untilDeadline(at - this.now()))),
       this.fire(token)
     ))
     // A Clock whose sleep(0) returns at once (TestClock's) fires inside runFork, and that may

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import type { TurnWaiter } from "../../src/pool/Turns.ts"
 import { Turns } from "../../src/pool/Turns.ts"
@@ -183,6 +183,31 @@ describe("Turns", () => {
     assert.deepStrictEqual(log, ["a:closed", "b:closed"])
     assert.strictEqual(turns.waiters, 0)
   })
+
+  it.effect("the timer parks for a deadline a float rounding error ahead of a frozen clock, and expires it one nanosecond later", () =>
+    Effect.gen(function*() {
+      const clock = yield* Clock.Clock
+      let readings = 0
+      const now = () => {
+        readings++
+        return Number(clock.monotonicTimeNanosUnsafe()) / 1_000_000
+      }
+      const log: Array<string> = []
+      const turns = new Turns(1, now, 1)
+      turns.tryTake()
+      // The clock at 2656.000001 ms; a wait that began at 1776.000001 ms with an 880 ms pool timeout has its
+      // deadline at 2656.0000010000003 in floats: not due, and under half a nanosecond away. A sleep for the
+      // rest rounded to zero, so the timer found it not due again and spun without end on the frozen clock.
+      yield* TestClock.adjust(Duration.nanos(2_656_000_001n))
+      turns.enqueue(waiter("a", log), now(), 1776.000001 + 880)
+      yield* Effect.forkChild(turns.timer(clock))
+      readings = 0
+      yield* settle
+      assert.isAtMost(readings, 2, "the timer parked instead of spinning")
+      assert.deepStrictEqual(log, [])
+      yield* TestClock.adjust(Duration.nanos(1n))
+      assert.deepStrictEqual(log, ["a:timeout"])
+    }))
 
   it.effect("the timer expires each waiter at its deadline with one fiber", () =>
     Effect.gen(function*() {
