@@ -16,8 +16,6 @@ import { Cause, Effect, Exit, Fiber } from "effect"
 import type { Scope } from "effect"
 import * as net from "node:net"
 import { RpcError } from "../../src/rpc/RpcError.ts"
-import * as RpcServer from "../../src/server/RpcServer.ts"
-import * as TestService from "../../src/server/TestService.ts"
 import {
   encodeHeader,
   flagACK,
@@ -33,37 +31,8 @@ export { flush, until } from "../yamux/harness.ts"
 
 const ignore = (): void => {}
 
-/** Keepalive pings need real round trips; servers in tests that move the clock far keep quiet. */
-export const quiet = { enableKeepAlive: false } as const
-
-// ---------------------------------------------------------------------------
-// The test service, with GoAway
-// ---------------------------------------------------------------------------
-
-export interface TestServer extends RpcServer.Server {
-  /** `Test.Sleep` calls whose handler has started (their sleep is on the clock). */
-  readonly sleeping: () => number
-}
-
-/** The test service plus `Test.GoAway` (GoAway on the caller's session, then an empty reply). */
-export const serve = (options: { readonly port?: number | undefined } = {}) =>
-  Effect.gen(function*() {
-    let sleeping = 0
-    const server = yield* RpcServer.serve({
-      port: options.port,
-      session: quiet,
-      handlers: {
-        ...TestService.handlers,
-        "Test.Sleep": (args, context) =>
-          Effect.suspend(() => {
-            sleeping++
-            return TestService.handlers["Test.Sleep"]!(args, context)
-          }),
-        "Test.GoAway": (_, { session }) => Effect.as(session.goAway, {})
-      }
-    })
-    return { ...server, sleeping: () => sleeping } satisfies TestServer
-  })
+// `quiet`, `serve` (the test service with GoAway and counted sleeps) and `TestServer` are the RPC pool suites' own.
+export { quiet, serve, type TestServer } from "../rpc/rpcPoolFixtures.ts"
 
 // ---------------------------------------------------------------------------
 // Proxy

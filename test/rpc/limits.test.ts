@@ -6,15 +6,15 @@
  * and every timeout; real I/O is let through with `until`/`flush`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as net from "node:net"
 import type { Value } from "../../src/msgpackrpc/Decoder.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
-import { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
 import { flush, until } from "../yamux/harness.ts"
+import { rpcError } from "./rpcPoolFixtures.ts"
 
 /** Keepalive pings need real round trips; both ends stay quiet while the clock moves. */
 const quiet = { enableKeepAlive: false } as const
@@ -63,15 +63,6 @@ const silentServer = Effect.acquireRelease(
   }))
 )
 
-const rpcError = <A>(exit: Exit.Exit<A, RpcError>): RpcError => {
-  assert.isTrue(Exit.isFailure(exit), "expected the call to fail")
-  if (!Exit.isFailure(exit)) throw new Error("unreachable")
-  const error = Cause.findErrorOption(exit.cause)
-  assert.strictEqual(error._tag, "Some", `expected a typed error, got ${Cause.pretty(exit.cause)}`)
-  if (error._tag !== "Some") throw new Error("unreachable")
-  assert.instanceOf(error.value, RpcError)
-  return error.value
-}
 
 const field = (value: Value, name: string): Value | undefined => (value as Record<string, Value>)[name]
 

@@ -46,7 +46,9 @@ export interface TestServer extends RpcServer.Server {
  * The test service, plus `Test.GoAway` (sends GoAway on the caller's session)
  * and a `Test.Sleep` that counts the sleeps it has started.
  */
-export const serve = (options: { readonly protocol?: Protocol; readonly port?: number; readonly tls?: ServerTls } = {}) =>
+export const serve = (
+  options: { readonly protocol?: Protocol; readonly port?: number | undefined; readonly tls?: ServerTls } = {}
+) =>
   Effect.gen(function*() {
     let sleeping = 0
     const server = yield* RpcServer.serve({
