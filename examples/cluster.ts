@@ -8,7 +8,7 @@
 import { Effect, Layer } from "effect"
 import { RpcCluster, RpcPool } from "../src/index.ts"
 
-// CONNPOOL_SERVERS=10.0.0.1:8300,10.0.0.2:8300,10.0.0.3:8300 names the servers;
+// CONNPOOL_SERVERS=127.0.0.1:8300,127.0.0.2:8300,127.0.0.3:8300 names the servers;
 // CONNPOOL_CLUSTER_PROFILE (consul|nomad) and CONNPOOL_HOLD_TIMEOUT are optional.
 export const ClusterLive = RpcCluster.layerConfig().pipe(
   Layer.provide(RpcPool.PoolLayer({ callTimeout: "10 seconds" }))

@@ -103,7 +103,7 @@ export const call = Command.make(
       description: "Echo the bytes 00 ff 01 02"
     },
     {
-      command: "connpool call 10.0.0.1:8300,10.0.0.2:8300,10.0.0.3:8300 Status.Leader --idempotent",
+      command: "connpool call 127.0.0.1:8300,127.0.0.2:8300,127.0.0.3:8300 Status.Leader --idempotent",
       description: "Ask a cluster, failing over to the next server"
     }
   ])

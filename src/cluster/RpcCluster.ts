@@ -11,7 +11,7 @@
  * import { Effect, Layer } from "effect"
  * import { RpcCluster, RpcPool } from "effect-connpool"
  *
- * const ClusterLive = RpcCluster.layer({ servers: ["10.0.0.1:8300", "10.0.0.2:8300", "10.0.0.3:8300"] }).pipe(
+ * const ClusterLive = RpcCluster.layer({ servers: ["127.0.0.1:8300", "127.0.0.2:8300", "127.0.0.3:8300"] }).pipe(
  *   Layer.provide(RpcPool.PoolLayer())
  * )
  * const leader = RpcCluster.rpc("Status.Leader", {}, { idempotent: true })

@@ -18,7 +18,7 @@
  * import { Effect, Schedule } from "effect"
  * import { RpcPool } from "effect-connpool"
  *
- * const leader = RpcPool.rpc("10.0.0.1:8300", "Status.Leader", {}).pipe(
+ * const leader = RpcPool.rpc("127.0.0.1:8300", "Status.Leader", {}).pipe(
  *   Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 3, while: (e) => e.isRetryable })
  * )
  * Effect.runPromise(leader.pipe(Effect.provide(RpcPool.PoolLayer({ maxTime: "2 minutes" }))))

@@ -331,7 +331,7 @@ describe("RpcServer limits", () => {
 describe("RpcServer.make (no listener)", () => {
   it.effect("serves the pool over in-memory transports handed to it, with the stats serve keeps", () =>
     Effect.gen(function*() {
-      const server = yield* RpcServer.make({ host: "10.0.0.9", port: 8300, session: quiet, handlers: TestService.handlers })
+      const server = yield* RpcServer.make({ host: "127.0.0.9", port: 8300, session: quiet, handlers: TestService.handlers })
       const connector: Connector = () =>
         Effect.gen(function*() {
           const pair = MemoryTransport.makePair()
@@ -348,7 +348,7 @@ describe("RpcServer.make (no listener)", () => {
         return [leader, ...echoes.map((reply) => field(reply, "Seq"))]
       }).pipe(Effect.scoped)
       // The handlers see the name given, not a listener's.
-      assert.deepStrictEqual(replies, ["10.0.0.9:8300", 1, 2, 3])
+      assert.deepStrictEqual(replies, ["127.0.0.9:8300", 1, 2, 3])
       const stats = server.stats()
       assert.strictEqual(stats.conns, 1)
       assert.strictEqual(stats.served, 4)

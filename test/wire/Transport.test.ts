@@ -54,7 +54,7 @@ describe("Transport", () => {
     })
 
     it("round-trips every formatted address", () => {
-      for (const [host, port] of [["10.0.0.1", 1], ["::1", 8300], ["2001:db8::42", 65535], ["a.b", 0]] as const) {
+      for (const [host, port] of [["127.0.0.1", 1], ["::1", 8300], ["2001:db8::42", 65535], ["a.b", 0]] as const) {
         assert.deepStrictEqual(Transport.parseAddress(Transport.formatAddress(host, port)), { host, port })
       }
     })
