@@ -29,6 +29,7 @@ import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import type { RpcError } from "../../src/rpc/RpcError.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
 import * as TestService from "../../src/server/TestService.ts"
+import { countSleeps } from "../rpc/rpcPoolFixtures.ts"
 import { flush, until } from "../yamux/harness.ts"
 
 const CALLS = 100_000
@@ -83,25 +84,6 @@ const makeFiberCounter = () => {
   return { counter, service }
 }
 
-/** The live clock, counting the sleeps in progress on it. */
-const countingClock = (clock: Clock.Clock) => {
-  const counter = { sleeping: 0, slept: 0 }
-  const counted: Clock.Clock = {
-    currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
-    currentTimeMillis: clock.currentTimeMillis,
-    currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
-    currentTimeNanos: clock.currentTimeNanos,
-    monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
-    monotonicTimeNanos: clock.monotonicTimeNanos,
-    sleep: (duration) =>
-      Effect.suspend(() => {
-        counter.sleeping++
-        counter.slept++
-        return Effect.ensuring(clock.sleep(duration), Effect.sync(() => counter.sleeping--))
-      })
-  }
-  return { counter, clock: counted }
-}
 
 interface Snapshot {
   readonly fds: number
@@ -117,7 +99,7 @@ describe("RpcPool leaks", () => {
     () =>
       Effect.gen(function*() {
         const fibers = makeFiberCounter()
-        const timers = countingClock(yield* Clock.Clock)
+        const timers = countSleeps(yield* Clock.Clock)
         yield* Effect.gen(function*() {
           const server = yield* RpcServer.serve({
             handlers: {
@@ -133,7 +115,7 @@ describe("RpcPool leaks", () => {
             socketFds: socketFds(),
             handles: handles(),
             fibers: fibers.counter.live,
-            sleeping: timers.counter.sleeping
+            sleeping: timers.sleeping()
           })
           yield* flush()
           const baseline = snapshot()
@@ -208,15 +190,15 @@ describe("RpcPool leaks", () => {
           assert.strictEqual(after.fibers, baseline.fibers, "live fibers")
           // The counters saw the work: a fiber per server stream at least, and the keepalive sleeps.
           assert.isAbove(fibers.counter.started, REDIALS)
-          assert.isAbove(timers.counter.slept, REDIALS)
+          assert.isAbove(timers.slept(), REDIALS)
           console.log(
             `leaks: ${CALLS} calls in ${(callsDone - started).toFixed(0)} ms, ${REDIALS} redials in ${
               (redialsDone - callsDone).toFixed(0)
-            } ms; baseline ${JSON.stringify(baseline)}; ${fibers.counter.started} fibers started, ${timers.counter.slept} sleeps`
+            } ms; baseline ${JSON.stringify(baseline)}; ${fibers.counter.started} fibers started, ${timers.slept()} sleeps`
           )
         }).pipe(
           Effect.scoped,
-          Effect.provideService(Clock.Clock, timers.clock),
+          Effect.provideService(Clock.Clock, timers),
           Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service)
         )
       }),

@@ -12,31 +12,10 @@ import * as net from "node:net"
 import type { Value } from "../../src/msgpackrpc/Decoder.ts"
 import * as RpcPool from "../../src/rpc/RpcPool.ts"
 import * as RpcServer from "../../src/server/RpcServer.ts"
-import * as TestService from "../../src/server/TestService.ts"
 import { flush, until } from "../yamux/harness.ts"
-import { rpcError } from "./rpcPoolFixtures.ts"
+import { quiet, rpcError, serve } from "./rpcPoolFixtures.ts"
 
 /** Keepalive pings need real round trips; both ends stay quiet while the clock moves. */
-const quiet = { enableKeepAlive: false } as const
-
-/** The test service, counting the `Test.Sleep` calls whose handler has started. */
-const serve = (options: { readonly maxMessageSize?: number } = {}) =>
-  Effect.gen(function*() {
-    let sleeping = 0
-    const server = yield* RpcServer.serve({
-      session: quiet,
-      maxMessageSize: options.maxMessageSize,
-      handlers: {
-        ...TestService.handlers,
-        "Test.Sleep": (args, context) =>
-          Effect.suspend(() => {
-            sleeping++
-            return TestService.handlers["Test.Sleep"]!(args, context)
-          })
-      }
-    })
-    return { ...server, sleeping: () => sleeping }
-  })
 
 /** A listener that accepts and never answers: a TLS dial to it stays in flight. */
 const silentServer = Effect.acquireRelease(

@@ -47,7 +47,12 @@ export interface TestServer extends RpcServer.Server {
  * and a `Test.Sleep` that counts the sleeps it has started.
  */
 export const serve = (
-  options: { readonly protocol?: Protocol; readonly port?: number | undefined; readonly tls?: ServerTls } = {}
+  options: {
+    readonly protocol?: Protocol
+    readonly port?: number | undefined
+    readonly tls?: ServerTls
+    readonly maxMessageSize?: number
+  } = {}
 ) =>
   Effect.gen(function*() {
     let sleeping = 0
@@ -55,6 +60,7 @@ export const serve = (
       protocol: options.protocol,
       port: options.port,
       tls: options.tls,
+      maxMessageSize: options.maxMessageSize,
       session: quiet,
       handlers: {
         ...TestService.handlers,
@@ -167,10 +173,11 @@ export const fakeYamux = Effect.gen(function*() {
   return { ...raw, conns }
 })
 
-/** The current clock, counting the sleeps in progress on it. */
-export const countingClock = Effect.map(Clock.clockWith(Effect.succeed), (clock) => {
+/** `clock`, counting the sleeps in progress on it and every sleep started. */
+export const countSleeps = (clock: Clock.Clock): Clock.Clock & { readonly sleeping: () => number; readonly slept: () => number } => {
   let sleeping = 0
-  const counted: Clock.Clock & { readonly sleeping: () => number } = {
+  let slept = 0
+  return {
     currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
     currentTimeMillis: clock.currentTimeMillis,
     currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
@@ -180,12 +187,16 @@ export const countingClock = Effect.map(Clock.clockWith(Effect.succeed), (clock)
     sleep: (duration) =>
       Effect.suspend(() => {
         sleeping++
+        slept++
         return Effect.ensuring(clock.sleep(duration), Effect.sync(() => sleeping--))
       }),
-    sleeping: () => sleeping
+    sleeping: () => sleeping,
+    slept: () => slept
   }
-  return counted
-})
+}
+
+/** The current clock, counting the sleeps in progress on it. */
+export const countingClock = Effect.map(Clock.clockWith(Effect.succeed), countSleeps)
 
 /** A loopback port where nothing listens. */
 export const deadPort = Effect.callback<number>((resume) => {
